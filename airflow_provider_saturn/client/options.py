@@ -1,0 +1,64 @@
+"""Checks of workspace and Dask settings against Saturn's ``options`` (``GET /api/info/servers``).
+
+Run before any request that changes something, so that a typo names the valid choices and loses nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_saturn.client.errors import SaturnInvalidOptionError
+
+
+def size_names(options: dict[str, Any]) -> list[str]:
+    """The instance sizes that can be chosen (disabled ones left out)."""
+    sizes = options.get("sizes") or {}
+    return [name for name, spec in sizes.items() if not (isinstance(spec, dict) and spec.get("disabled"))]
+
+
+def disk_space_values(options: dict[str, Any]) -> list[str]:
+    """Disk spaces; items are ``{"value", "display_str"}`` in the 2026 spec, plain strings on older servers."""
+    values = []
+    for item in options.get("disk_space") or []:
+        values.append(str(item.get("value")) if isinstance(item, dict) else str(item))
+    return values
+
+
+def _check(label: str, proposed: Any, choices: list[str]) -> None:
+    if proposed is not None and proposed not in choices:
+        raise SaturnInvalidOptionError(f"Proposed {label}: {proposed} is not a valid option. Options are: {choices}.")
+
+
+def validate_workspace_settings(options: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Raise :class:`SaturnInvalidOptionError` for a size, disk space or auto-shutoff Saturn does not offer."""
+    _check("size", settings.get("jupyter_size"), size_names(options))
+    _check("disk space", settings.get("jupyter_disk_space"), disk_space_values(options))
+    _check("auto shutoff", settings.get("jupyter_auto_shutoff"), list(options.get("auto_shutoff") or []))
+
+
+def validate_dask_settings(options: dict[str, Any], *, worker_size: str | None, scheduler_size: str | None) -> None:
+    """Raise :class:`SaturnInvalidOptionError` for a worker or scheduler size Saturn does not offer."""
+    _check("worker size", worker_size, size_names(options))
+    _check("scheduler size", scheduler_size, size_names(options))
+
+
+def validate_local_settings(settings: dict[str, Any]) -> None:
+    """Checks that need no ``options``: types that Saturn would refuse."""
+    ssh = settings.get("jupyter_start_ssh")
+    if ssh is not None and not isinstance(ssh, bool):
+        raise SaturnInvalidOptionError(f"jupyter_start_ssh must be True or False, not {ssh!r}.")
+    env = settings.get("environment_variables")
+    if env is not None and not isinstance(env, dict):
+        raise SaturnInvalidOptionError(f"environment_variables must be a dict of names to values, not {type(env).__name__}.")
+    name = settings.get("name")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise SaturnInvalidOptionError(f"A project name must be a non-empty string, not {name!r}.")
+
+
+def validate_dask_counts(*, n_workers: int | None, nthreads: int | None) -> None:
+    """Worker and thread counts must be whole numbers, at least 0 workers and 1 thread."""
+    for label, value, minimum in (("n_workers", n_workers, 0), ("nthreads", nthreads, 1)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise SaturnInvalidOptionError(f"{label} must be a whole number of at least {minimum}, not {value!r}.")

@@ -1,0 +1,72 @@
+"""Turning an HTTP answer (from ``requests`` or ``httpx``) into data or one of our exceptions."""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_provider_saturn.client.errors import (
+    SaturnAPIError,
+    SaturnAuthError,
+    SaturnConflictError,
+    SaturnNotFoundError,
+    SaturnTransientError,
+)
+from airflow_provider_saturn.client.retry import RETRYABLE_STATUS_CODES
+from airflow_provider_saturn.client.wire import error_message
+
+
+class RequestTarget:
+    """What a request is about, for error messages: the method, the path, and the resource it names."""
+
+    __slots__ = ("method", "path", "resource", "resource_id")
+
+    def __init__(self, method: str, path: str, resource: str = "resource", resource_id: str = "") -> None:
+        self.method = method
+        self.path = "/" + path.lstrip("/")
+        self.resource = resource
+        self.resource_id = resource_id
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); ``None`` when absent."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def error_for(
+    target: RequestTarget,
+    status_code: int,
+    payload: Any,
+    reason: str,
+    headers: Mapping[str, str],
+) -> SaturnAPIError:
+    """The exception for an error answer; the caller raises it."""
+    message = error_message(payload, reason or f"HTTP {status_code}")
+    common: dict[str, Any] = {"status_code": status_code, "method": target.method, "path": target.path}
+    if status_code in (401, 403):
+        return SaturnAuthError(message, **common)
+    if status_code == 404:
+        return SaturnNotFoundError(message, resource=target.resource, resource_id=target.resource_id, **common)
+    if status_code == 409:
+        return SaturnConflictError(message, **common)
+    if status_code in RETRYABLE_STATUS_CODES:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        return SaturnTransientError(message, retry_after=retry_after, **common)
+    return SaturnAPIError(message, **common)
+
+
+def transport_error(target: RequestTarget, error: BaseException) -> SaturnTransientError:
+    """A dropped connection or a timeout, as a retryable error that names no URL credentials."""
+    return SaturnTransientError(f"{type(error).__name__}: {error}", method=target.method, path=target.path)

@@ -1,0 +1,94 @@
+"""One retry policy for the sync and the async client: what is retried, how long to wait, when to give up.
+
+Only transient failures are retried: dropped connections, timeouts, 429 and 5xx. Every other 4xx is final.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tenacity import (
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from airflow_provider_saturn.client.errors import SaturnTransientError
+
+if TYPE_CHECKING:
+    from tenacity.stop import StopBaseT
+    from tenacity.wait import WaitBaseT
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the clients retry transient failures.
+
+    :param max_attempts: attempts in all, the first included (1 disables retries).
+    :param max_total_seconds: give up once this much time has passed since the first attempt.
+    :param initial_wait: the first backoff in seconds; it doubles on each retry, with jitter.
+    :param max_wait: the longest single backoff (a ``Retry-After`` above it is capped to it).
+    """
+
+    max_attempts: int = 5
+    max_total_seconds: float = 120.0
+    initial_wait: float = 0.5
+    max_wait: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        if self.max_total_seconds <= 0 or self.initial_wait < 0 or self.max_wait < 0:
+            raise ValueError("RetryPolicy times must be positive")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> RetryPolicy:
+        """Build a policy from plain values (connection extras, trigger kwargs); unknown keys are refused."""
+        if not values:
+            return cls()
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"Unknown retry settings {sorted(unknown)}; known: {sorted(cls.__dataclass_fields__)}")
+        return cls(**{key: type(getattr(cls, key))(value) for key, value in values.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-only values, for trigger serialization."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def tenacity_kwargs(self) -> dict[str, Any]:
+        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` implementing this policy."""
+        stop: StopBaseT = stop_after_attempt(self.max_attempts) | stop_after_delay(self.max_total_seconds)
+        return {
+            "retry": retry_if_exception_type(SaturnTransientError),
+            "stop": stop,
+            "wait": self._wait(),
+            "before_sleep": _log_retry,
+            "reraise": True,
+        }
+
+    def _wait(self) -> WaitBaseT:
+        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait, jitter=self.initial_wait)
+        cap = self.max_wait
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            retry_after = getattr(error, "retry_after", None)
+            if retry_after is not None:
+                return float(min(max(retry_after, 0.0), cap))
+            return float(backoff(state))
+
+        return wait
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    log.warning("Saturn request attempt %d failed (%s); retrying in %.1fs", state.attempt_number, error, wait)

@@ -1,0 +1,55 @@
+"""``python -m airflow_provider_saturn.emulator``: serve a Saturn API emulator until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from airflow_provider_saturn.emulator.faults import FaultSettings
+from airflow_provider_saturn.emulator.server import SaturnEmulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_saturn.emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--token", default="emulator-token", help="the API token to accept")
+    parser.add_argument("--transition-seconds", type=float, default=2.0, help="how long pending/stopping last")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="share of API requests answered with 503")
+    parser.add_argument("--throttle-rate", type=float, default=0.0, help="share answered 429 with Retry-After")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on a 429")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="share of API requests whose answer is cut off")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    faults = FaultSettings(
+        error_rate=args.error_rate,
+        throttle_rate=args.throttle_rate,
+        retry_after=args.retry_after,
+        drop_rate=args.drop_rate,
+        latency=args.latency,
+        seed=args.seed,
+    )
+    emulator = SaturnEmulator(
+        host=args.host, port=args.port, token=args.token, transition_seconds=args.transition_seconds, faults=faults
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator.start()
+    print(f"Saturn emulator serving at {emulator.url}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        emulator.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

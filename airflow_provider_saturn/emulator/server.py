@@ -1,0 +1,107 @@
+"""Running the emulator: in a background thread (tests, benchmarks) or in the foreground (the CLI)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+from airflow_provider_saturn.emulator.app import DroppedConnection, EmulatorConfig, build_app
+from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
+from airflow_provider_saturn.emulator.state import SaturnState
+
+
+class _HideDroppedConnections(logging.Filter):
+    """Emulated drops are on purpose: keep their tracebacks out of the server log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], DroppedConnection))
+
+
+logging.getLogger("uvicorn.error").addFilter(_HideDroppedConnections())
+
+
+class SaturnEmulator:
+    """A Saturn API emulator on ``host``:``port`` (``port=0`` picks a free one), run in a daemon thread.
+
+    :param token: the API token it accepts (``Authorization: token X`` or ``Bearer X``).
+    :param transition_seconds: how long ``pending`` and ``stopping`` last.
+    :param faults: fault injection settings.
+    :param expired_tokens: tokens answered with a 401 saying the token expired.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "emulator-token",
+        transition_seconds: float = 2.0,
+        faults: FaultSettings | None = None,
+        expired_tokens: tuple[str, ...] = (),
+        backlog: int = 2048,
+    ) -> None:
+        self.token = token
+        self.config = EmulatorConfig(
+            tokens=frozenset({token}),
+            expired_tokens=frozenset(expired_tokens),
+            state=SaturnState(transition_seconds=transition_seconds),
+            faults=FaultPlan(faults),
+        )
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        uvicorn_config = uvicorn.Config(
+            build_app(self.config),
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            backlog=backlog,
+            timeout_keep_alive=30,
+        )
+        self._server = uvicorn.Server(uvicorn_config)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def state(self) -> SaturnState:
+        return self.config.state
+
+    def start(self, timeout: float = 10.0) -> SaturnEmulator:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("The Saturn emulator did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> SaturnEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # Direct controls for tests in the same process (the same exist over HTTP under /_emulator).
+    def fail(self, kind: str, resource_id: str, message: str) -> None:
+        with self.state.lock:
+            self.state.fail(kind, resource_id, message)
+
+    def set_faults(self, **settings: Any) -> None:
+        self.config.faults.configure(FaultSettings(**settings))

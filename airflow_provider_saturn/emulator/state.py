@@ -1,0 +1,197 @@
+"""The emulator's resources and how their statuses move with time.
+
+Statuses are worked out when read, from the time of the last start or stop: ``pending`` turns ``running``
+and ``stopping`` turns ``stopped`` once ``transition_seconds`` have passed. Nothing runs in the background.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_saturn.emulator import catalog
+
+ACTIVE = frozenset({"pending", "running"})
+SETTLES_TO = {"pending": "running", "stopping": "stopped"}
+
+
+def _timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
+
+
+class EmulatorError(Exception):
+    """An error answer: HTTP status and Saturn-style message."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass
+class Lifecycle:
+    """A resource's status, and since when (monotonic seconds) it has been moving."""
+
+    status: str = "stopped"
+    since: float = 0.0
+    message: str | None = None
+    started_at: str | None = None
+
+    def settle(self, now: float, transition_seconds: float) -> None:
+        if self.status in SETTLES_TO and now - self.since >= transition_seconds:
+            self.status = SETTLES_TO[self.status]
+            if self.status == "running":
+                self.started_at = _timestamp()
+
+    def move(self, status: str, now: float) -> None:
+        self.status, self.since, self.message = status, now, None
+
+
+@dataclass
+class DaskClusterRecord:
+    id: str
+    workspace_id: str
+    worker_size: str
+    scheduler_size: str
+    n_workers: int
+    nthreads: int
+    created_at: str
+    life: Lifecycle = field(default_factory=Lifecycle)
+
+
+@dataclass
+class WorkspaceRecord:
+    id: str
+    name: str
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+    life: Lifecycle = field(default_factory=Lifecycle)
+    require_restart: bool = False
+    debug_mode: bool = False
+    dask_cluster_id: str | None = None
+
+
+class SaturnState:
+    """Every workspace and Dask cluster of one emulator, behind one lock."""
+
+    def __init__(self, transition_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.transition_seconds = transition_seconds
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.workspaces: dict[str, WorkspaceRecord] = {}
+        self.dask_clusters: dict[str, DaskClusterRecord] = {}
+
+    # ---------------------------------------------------------------- lookups
+
+    def _settled(self, life: Lifecycle) -> Lifecycle:
+        life.settle(self.clock(), self.transition_seconds)
+        return life
+
+    def workspace(self, workspace_id: str) -> WorkspaceRecord:
+        record = self.workspaces.get(workspace_id)
+        if record is None:
+            raise EmulatorError(404, f"Workspace {workspace_id} not found")
+        self._settled(record.life)
+        return record
+
+    def dask_cluster(self, cluster_id: str) -> DaskClusterRecord:
+        record = self.dask_clusters.get(cluster_id)
+        if record is None:
+            raise EmulatorError(404, f"Dask cluster {cluster_id} not found")
+        self._settled(record.life)
+        return record
+
+    def list_workspaces(self) -> list[WorkspaceRecord]:
+        for record in self.workspaces.values():
+            self._settled(record.life)
+        return list(self.workspaces.values())
+
+    # ---------------------------------------------------------------- workspaces
+
+    def create_workspace(self, name: str, settings: dict[str, Any]) -> WorkspaceRecord:
+        if any(record.name == name for record in self.workspaces.values()):
+            raise EmulatorError(409, f"A workspace named {name!r} already exists")
+        now = _timestamp()
+        record = WorkspaceRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        self.workspaces[record.id] = record
+        return record
+
+    def update_workspace(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRecord:
+        record = self.workspace(workspace_id)
+        if "name" in changes and changes["name"] != record.name:
+            if any(other.name == changes["name"] for other in self.workspaces.values()):
+                raise EmulatorError(409, f"A workspace named {changes['name']!r} already exists")
+            record.name = changes.pop("name")
+        changes.pop("name", None)
+        restart_needed = any(key != "description" and record.settings.get(key) != value for key, value in changes.items())
+        record.settings.update(changes)
+        record.updated_at = _timestamp()
+        if restart_needed and record.life.status in ACTIVE:
+            record.require_restart = True
+        return record
+
+    def delete_workspace(self, workspace_id: str, allow_active: bool) -> None:
+        record = self.workspace(workspace_id)
+        if record.life.status in ACTIVE and not allow_active:
+            raise EmulatorError(409, f"Workspace {workspace_id} is {record.life.status}: stop it first or pass allow_active=true")
+        if record.dask_cluster_id:
+            self.dask_clusters.pop(record.dask_cluster_id, None)
+        del self.workspaces[workspace_id]
+
+    def start_workspace(self, workspace_id: str, debug_mode: bool = False) -> WorkspaceRecord:
+        record = self.workspace(workspace_id)
+        if record.life.status not in ACTIVE:
+            record.life.move("pending", self.clock())
+            record.require_restart = False
+            record.debug_mode = debug_mode
+        return record
+
+    def stop_workspace(self, workspace_id: str) -> WorkspaceRecord:
+        record = self.workspace(workspace_id)
+        if record.life.status in ACTIVE or record.life.status == "error":
+            record.life.move("stopping", self.clock())
+            record.require_restart = False
+        if record.dask_cluster_id and record.dask_cluster_id in self.dask_clusters:
+            self.stop_dask_cluster(record.dask_cluster_id)
+        return record
+
+    # ---------------------------------------------------------------- Dask clusters
+
+    def create_dask_cluster(self, workspace_id: str, settings: dict[str, Any]) -> DaskClusterRecord:
+        workspace = self.workspace(workspace_id)
+        if workspace.dask_cluster_id:
+            raise EmulatorError(409, f"Workspace {workspace_id} already has a Dask cluster")
+        record = DaskClusterRecord(id=uuid.uuid4().hex, workspace_id=workspace_id, created_at=_timestamp(), **settings)
+        self.dask_clusters[record.id] = record
+        workspace.dask_cluster_id = record.id
+        return record
+
+    def start_dask_cluster(self, cluster_id: str) -> DaskClusterRecord:
+        record = self.dask_cluster(cluster_id)
+        if record.life.status not in ACTIVE:
+            record.life.move("pending", self.clock())
+        return record
+
+    def stop_dask_cluster(self, cluster_id: str) -> DaskClusterRecord:
+        record = self.dask_cluster(cluster_id)
+        if record.life.status in ACTIVE or record.life.status == "error":
+            record.life.move("stopping", self.clock())
+        return record
+
+    # ---------------------------------------------------------------- test controls
+
+    def fail(self, kind: str, resource_id: str, message: str) -> None:
+        """Put a workspace or Dask cluster into ``error`` with ``message``."""
+        record = self.workspace(resource_id) if kind == "workspace" else self.dask_cluster(resource_id)
+        record.life.move("error", self.clock())
+        record.life.message = message
+
+    def reset(self) -> None:
+        self.workspaces.clear()
+        self.dask_clusters.clear()

@@ -1,0 +1,58 @@
+"""Provider metadata that Airflow's providers manager reads through the ``apache_airflow_provider`` entry point.
+
+Kept free of heavy imports: Airflow calls it in every process that discovers providers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow_provider_saturn import __version__
+
+CONNECTION_TYPE = "saturn"
+HOOK_CLASS_NAME = "airflow_provider_saturn.hooks.saturn.SaturnHook"
+
+# The connection form, declared once and served two ways: as provider info on Airflow 3.2+
+# (``ui-field-behaviour``) and through ``SaturnHook.get_ui_field_behaviour`` on older lines.
+HIDDEN_FIELDS = ["schema", "port", "login", "extra"]
+RELABELING = {"host": "Saturn URL", "password": "API token"}
+PLACEHOLDERS = {
+    "host": "https://app.community.saturnenterprise.io",
+    "password": "token from <your Saturn URL>/api/user/token",
+    "description": "Saturn Cloud instance used by these DAGs",
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Describe the provider: its hooks, connection type, operators, sensors, triggers and extra links."""
+    return {
+        "package-name": "airflow-provider-saturn",
+        "name": "Saturn Cloud",
+        "description": "Run Saturn Cloud workspaces and Dask clusters from Airflow. https://saturncloud.io",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Saturn Cloud",
+                "external-doc-url": "https://saturncloud.io/docs/",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Saturn Cloud",
+                "python-modules": ["airflow_provider_saturn.hooks.saturn"],
+            }
+        ],
+        "connection-types": [
+            {
+                "connection-type": CONNECTION_TYPE,
+                "hook-class-name": HOOK_CLASS_NAME,
+                "hook-name": "Saturn Cloud",
+                "ui-field-behaviour": {
+                    "hidden-fields": HIDDEN_FIELDS,
+                    "relabeling": RELABELING,
+                    "placeholders": PLACEHOLDERS,
+                },
+            }
+        ],
+    }
