@@ -14,7 +14,7 @@ HOOK_CLASS_NAME = "airflow_provider_saturn.hooks.saturn.SaturnHook"
 
 # The connection form, declared once and served two ways: as provider info on Airflow 3.2+
 # (``ui-field-behaviour``) and through ``SaturnHook.get_ui_field_behaviour`` on older lines.
-HIDDEN_FIELDS = ["schema", "port", "login", "extra"]
+HIDDEN_FIELDS = ["schema", "port", "login"]
 RELABELING = {"host": "Saturn URL", "password": "API token"}
 PLACEHOLDERS = {
     "host": "https://app.community.saturnenterprise.io",

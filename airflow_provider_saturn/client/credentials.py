@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from airflow_provider_saturn.client.errors import SaturnConfigError
 
 URL_ENV_VARS = ("SATURN_BASE_URL", "BASE_URL")  # BASE_URL: Saturn before mid-2021
-TOKEN_ENV_VAR = "SATURN_TOKEN"
+TOKEN_ENV_VAR = "SATURN_TOKEN"  # noqa: S105 - a variable name
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,9 @@ def validate_local_settings(settings: dict[str, Any]) -> None:
         raise SaturnInvalidOptionError(f"jupyter_start_ssh must be True or False, not {ssh!r}.")
     env = settings.get("environment_variables")
     if env is not None and not isinstance(env, dict):
-        raise SaturnInvalidOptionError(f"environment_variables must be a dict of names to values, not {type(env).__name__}.")
+        raise SaturnInvalidOptionError(
+            f"environment_variables must be a dict of names to values, not {type(env).__name__}."
+        )
     name = settings.get("name")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise SaturnInvalidOptionError(f"A project name must be a non-empty string, not {name!r}.")

@@ -6,6 +6,8 @@ Only transient failures are retried: dropped connections, timeouts, 429 and 5xx.
 from __future__ import annotations
 
 import logging
+import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +16,12 @@ from tenacity import (
     retry_if_exception_type,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
 )
 
 from airflow_provider_saturn.client.errors import SaturnTransientError
 
 if TYPE_CHECKING:
     from tenacity.stop import StopBaseT
-    from tenacity.wait import WaitBaseT
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +74,16 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def _wait(self) -> WaitBaseT:
-        backoff = wait_exponential_jitter(initial=self.initial_wait, max=self.max_wait, jitter=self.initial_wait)
-        cap = self.max_wait
+    def _wait(self) -> Callable[[RetryCallState], float]:
+        cap, initial = self.max_wait, self.initial_wait
 
         def wait(state: RetryCallState) -> float:
             error = state.outcome.exception() if state.outcome else None
             retry_after = getattr(error, "retry_after", None)
             if retry_after is not None:
                 return float(min(max(retry_after, 0.0), cap))
-            return float(backoff(state))
+            backoff = initial * 2 ** (state.attempt_number - 1) + random.uniform(0, initial)  # noqa: S311
+            return float(min(backoff, cap))
 
         return wait
 

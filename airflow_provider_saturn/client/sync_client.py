@@ -289,7 +289,11 @@ class SaturnClient:
         path = Paths.workspace(project_id)
         workspace = self._request("PATCH", path, json=body, resource="project", resource_id=project_id)
         jupyter_changed = any(settings[key] is not None for key in wire.JUPYTER_SETTINGS)
-        if update_jupyter_server and jupyter_changed and wire.normalise_status(workspace.get("status")) in ACTIVE_STATUSES:
+        if (
+            update_jupyter_server
+            and jupyter_changed
+            and wire.normalise_status(workspace.get("status")) in ACTIVE_STATUSES
+        ):
             log.info("Stopping Jupyter server %s so that it restarts with the new settings", project_id)
             workspace = self._request(
                 "POST", Paths.workspace(project_id, "stop"), resource="jupyter server", resource_id=project_id

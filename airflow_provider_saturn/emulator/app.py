@@ -281,7 +281,7 @@ def _with_faults_and_stats(app: ASGIApp, config: EmulatorConfig) -> ASGIApp:
         route = f"{scope['method']} {_route_shape(scope['path'])}"
         stats.by_route[route] = stats.by_route.get(route, 0) + 1
         if scope.get("client"):
-            stats.connections.add(tuple(scope["client"]))  # type: ignore[arg-type]
+            stats.connections.add(tuple(scope["client"]))
         settings = config.faults.settings
         if settings.latency:
             await asyncio.sleep(settings.latency)

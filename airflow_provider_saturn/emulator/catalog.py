@@ -14,7 +14,9 @@ AUTO_SHUTOFF = ["1 hour", "6 hours", "24 hours", "3 days", "7 days", "Never"]
 DISK_SPACE = ["10Gi", "50Gi", "100Gi", "250Gi", "500Gi"]
 
 
-def _size(name: str, cores: int, memory: str, price: float, gpu: int = 0, gpu_type: str | None = None) -> dict[str, Any]:
+def _size(
+    name: str, cores: int, memory: str, price: float, gpu: int = 0, gpu_type: str | None = None
+) -> dict[str, Any]:
     hardware = "NVIDIA" if gpu else "CPU"
     display = f"{name} - {cores} cores - {memory}" + (f" - {gpu} {gpu_type} GPU" if gpu else "")
     return {

@@ -50,7 +50,7 @@ class FaultPlan:
     def configure(self, settings: FaultSettings) -> None:
         with self._lock:
             self.settings = settings
-            self._random = random.Random(settings.seed)
+            self._random = random.Random(settings.seed)  # noqa: S311 - reproducible test faults
             self._queue: deque[str] = deque(settings.queue)
 
     def describe(self) -> dict[str, Any]:

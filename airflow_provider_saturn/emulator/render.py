@@ -33,7 +33,9 @@ def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: 
         "nthreads": record.nthreads,
         "scheduler_url": f"tcp://d-{record.id[:8]}.main-namespace:8786",
         "subdomain": f"d-{record.id[:8]}",
-        "image": workspace.settings.get("image_uri", catalog.DEFAULT_IMAGE_URI) if workspace else catalog.DEFAULT_IMAGE_URI,
+        "image": workspace.settings.get("image_uri", catalog.DEFAULT_IMAGE_URI)
+        if workspace
+        else catalog.DEFAULT_IMAGE_URI,
         "created_at": record.created_at,
         "status": life.status,
         "warnings": [],
@@ -41,7 +43,9 @@ def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: 
         "url": f"https://d-{record.id[:8]}.{HOST}",
     }
     if not nested:
-        body.update({"owner": catalog.owner(), "deployment_id": None, "job_id": None, "workspace_id": record.workspace_id})
+        body.update(
+            {"owner": catalog.owner(), "deployment_id": None, "job_id": None, "workspace_id": record.workspace_id}
+        )
     return body
 
 

@@ -39,7 +39,7 @@ class SaturnEmulator:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
-        token: str = "emulator-token",
+        token: str = "emulator-token",  # noqa: S107 - a local test server
         transition_seconds: float = 2.0,
         faults: FaultSettings | None = None,
         expired_tokens: tuple[str, ...] = (),

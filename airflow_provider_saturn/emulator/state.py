@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow_provider_saturn.emulator import catalog
-
 ACTIVE = frozenset({"pending", "running"})
 SETTLES_TO = {"pending": "running", "stopping": "stopped"}
 
@@ -129,7 +127,9 @@ class SaturnState:
                 raise EmulatorError(409, f"A workspace named {changes['name']!r} already exists")
             record.name = changes.pop("name")
         changes.pop("name", None)
-        restart_needed = any(key != "description" and record.settings.get(key) != value for key, value in changes.items())
+        restart_needed = any(
+            key != "description" and record.settings.get(key) != value for key, value in changes.items()
+        )
         record.settings.update(changes)
         record.updated_at = _timestamp()
         if restart_needed and record.life.status in ACTIVE:
@@ -139,7 +139,9 @@ class SaturnState:
     def delete_workspace(self, workspace_id: str, allow_active: bool) -> None:
         record = self.workspace(workspace_id)
         if record.life.status in ACTIVE and not allow_active:
-            raise EmulatorError(409, f"Workspace {workspace_id} is {record.life.status}: stop it first or pass allow_active=true")
+            raise EmulatorError(
+                409, f"Workspace {workspace_id} is {record.life.status}: stop it first or pass allow_active=true"
+            )
         if record.dask_cluster_id:
             self.dask_clusters.pop(record.dask_cluster_id, None)
         del self.workspaces[workspace_id]

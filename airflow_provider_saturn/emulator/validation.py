@@ -24,8 +24,22 @@ CHOICES = {
     "disk_space": lambda: list(catalog.DISK_SPACE),
     "auto_shutoff": lambda: list(catalog.AUTO_SHUTOFF),
 }
-IGNORED = frozenset({"owner", "tags", "image_tag_id", "image_enforce_trusted", "extra_packages", "config_files",
-                     "is_spot", "start_dind", "subdomain", "ide", "self_destruct", "external_repo_attachments"})
+IGNORED = frozenset(
+    {
+        "owner",
+        "tags",
+        "image_tag_id",
+        "image_enforce_trusted",
+        "extra_packages",
+        "config_files",
+        "is_spot",
+        "start_dind",
+        "subdomain",
+        "ide",
+        "self_destruct",
+        "external_repo_attachments",
+    }
+)
 
 
 def _invalid(field: str, problem: str) -> EmulatorError:
@@ -34,6 +48,7 @@ def _invalid(field: str, problem: str) -> EmulatorError:
 
 def _workspace_settings(body: dict[str, Any]) -> dict[str, Any]:
     settings: dict[str, Any] = {}
+    value: Any
     for key, value in body.items():
         if key in IGNORED or key == "name":
             continue
@@ -46,7 +61,7 @@ def _workspace_settings(body: dict[str, Any]) -> dict[str, Any]:
             raise _invalid(key, f"must be of type {getattr(expected, '__name__', expected)}")
         if key in CHOICES and value not in CHOICES[key]():
             raise _invalid(key, f"must be one of {CHOICES[key]()}")
-        if key == "environment_variables":
+        if key == "environment_variables" and isinstance(value, dict):
             if not all(isinstance(v, str) for v in value.values()):
                 raise _invalid(key, "values must be strings")
             value = {str(name).upper(): v for name, v in value.items()}
@@ -82,11 +97,11 @@ def parse_dask_cluster_create(body: dict[str, Any]) -> tuple[str, dict[str, Any]
         if value not in catalog.SIZES:
             raise _invalid(key, f"must be one of {list(catalog.SIZES)}")
         settings[key] = value
-    for key, default, minimum in (("n_workers", 1, 0), ("nthreads", 2, 1)):
-        value = body.get(key, default)
-        if value is None:
-            value = default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    for key, default_count, minimum in (("n_workers", 1, 0), ("nthreads", 2, 1)):
+        count = body.get(key, default_count)
+        if count is None:
+            count = default_count
+        if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
             raise _invalid(key, f"must be an integer of at least {minimum}")
-        settings[key] = value
+        settings[key] = count
     return resource["workspace_id"], settings
