@@ -56,6 +56,7 @@ class EmulatorConfig:
     state: SaturnState = field(default_factory=SaturnState)
     faults: FaultPlan = field(default_factory=FaultPlan)
     stats: EmulatorStats = field(default_factory=EmulatorStats)
+    path_prefix: str = ""  # serve under e.g. "/saturn", as behind a reverse proxy
 
 
 def _error(status_code: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -273,6 +274,11 @@ def _with_faults_and_stats(app: ASGIApp, config: EmulatorConfig) -> ASGIApp:
     """ASGI middleware: count API requests and connections, then inject the planned fault, if any."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if config.path_prefix and scope["type"] == "http":
+            if not scope["path"].startswith(config.path_prefix + "/"):
+                await _error(404, f"No route {scope['path']}")(scope, receive, send)
+                return
+            scope = {**scope, "path": scope["path"][len(config.path_prefix) :]}
         if scope["type"] != "http" or not scope["path"].startswith("/api/"):
             await app(scope, receive, send)
             return
@@ -283,9 +289,9 @@ def _with_faults_and_stats(app: ASGIApp, config: EmulatorConfig) -> ASGIApp:
         if scope.get("client"):
             stats.connections.add(tuple(scope["client"]))
         settings = config.faults.settings
+        fault = config.faults.next_fault()  # drawn on arrival, so that the order of arrival decides
         if settings.latency:
             await asyncio.sleep(settings.latency)
-        fault = config.faults.next_fault()
         if fault == "error":
             await _error(settings.error_status, "Emulated server error")(scope, receive, send)
         elif fault == "throttle":

@@ -44,6 +44,7 @@ class SaturnEmulator:
         faults: FaultSettings | None = None,
         expired_tokens: tuple[str, ...] = (),
         backlog: int = 2048,
+        path_prefix: str = "",
     ) -> None:
         self.token = token
         self.config = EmulatorConfig(
@@ -51,6 +52,7 @@ class SaturnEmulator:
             expired_tokens=frozenset(expired_tokens),
             state=SaturnState(transition_seconds=transition_seconds),
             faults=FaultPlan(faults),
+            path_prefix="/" + path_prefix.strip("/") if path_prefix.strip("/") else "",
         )
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -69,7 +71,7 @@ class SaturnEmulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"http://{self.host}:{self.port}{self.config.path_prefix}"
 
     @property
     def state(self) -> SaturnState:

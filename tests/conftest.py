@@ -1,0 +1,54 @@
+"""Shared fixtures: an isolated Airflow home on SQLite, and a Saturn emulator served over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+# Before anything imports Airflow: a private home, SQLite, no examples.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="saturn-provider-tests-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+for _name in ("SATURN_BASE_URL", "BASE_URL", "SATURN_TOKEN"):
+    os.environ.pop(_name, None)
+
+from airflow_provider_saturn.client import RetryPolicy, SaturnClient  # noqa: E402
+from airflow_provider_saturn.emulator import SaturnEmulator  # noqa: E402
+
+TOKEN = "test-token-3f9a7c1e5b2d4a6f8e0c"
+FAST_RETRY = RetryPolicy(max_attempts=4, max_total_seconds=10, initial_wait=0.01, max_wait=0.05)
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[SaturnEmulator]:
+    with SaturnEmulator(token=TOKEN, transition_seconds=0.2, expired_tokens=("expired-token",)) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator(emulator_server: SaturnEmulator) -> Iterator[SaturnEmulator]:
+    """The shared emulator, emptied, fault-free and with fresh statistics for each test."""
+    with emulator_server.state.lock:
+        emulator_server.state.reset()
+        emulator_server.state.transition_seconds = 0.2
+    emulator_server.set_faults()
+    stats = emulator_server.config.stats
+    stats.requests, stats.by_route, stats.connections = 0, {}, set()
+    yield emulator_server
+    emulator_server.set_faults()
+
+
+@pytest.fixture
+def client(emulator: SaturnEmulator) -> Iterator[SaturnClient]:
+    with SaturnClient(url=emulator.url, api_token=TOKEN, retry=FAST_RETRY, timeout=5) as saturn_client:
+        yield saturn_client
+
+
+def requests_to(emulator: SaturnEmulator, route: str) -> int:
+    """How many API requests the emulator saw for ``"METHOD /api/path"`` (ids shown as ``{id}``)."""
+    return emulator.config.stats.by_route.get(route, 0)
