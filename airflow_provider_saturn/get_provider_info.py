@@ -37,6 +37,30 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
+        "operators": [
+            {
+                "integration-name": "Saturn Cloud",
+                "python-modules": [
+                    "airflow_provider_saturn.operators.projects",
+                    "airflow_provider_saturn.operators.jupyter",
+                    "airflow_provider_saturn.operators.dask",
+                    "airflow_provider_saturn.operators.idle",
+                ],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Saturn Cloud",
+                "python-modules": ["airflow_provider_saturn.sensors.status"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Saturn Cloud",
+                "python-modules": ["airflow_provider_saturn.triggers.status"],
+            }
+        ],
+        "extra-links": ["airflow_provider_saturn.links.SaturnResourceLink"],
         "hooks": [
             {
                 "integration-name": "Saturn Cloud",

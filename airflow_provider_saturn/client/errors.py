@@ -84,10 +84,14 @@ class SaturnTransientError(SaturnAPIError):
 
 
 class SaturnResourceError(SaturnError):
-    """A workspace or Dask cluster went into the ``error`` status."""
+    """A workspace or Dask cluster failed: it went into ``error`` (or away from the status waited for)."""
 
-    def __init__(self, kind: str, resource_id: str, message: str) -> None:
+    def __init__(self, message: str, *, kind: str = "", resource_id: str = "") -> None:
         self.kind = kind
         self.resource_id = resource_id
         self.message = message
-        super().__init__(f"Saturn {kind} {resource_id} is in status 'error': {message}")
+        super().__init__(message)
+
+
+class SaturnWaitTimeoutError(SaturnError, TimeoutError):
+    """A wait for a status ran out of time."""

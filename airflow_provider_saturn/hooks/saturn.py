@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable
 from functools import cached_property
@@ -12,6 +13,8 @@ from airflow_provider_saturn.client import RetryPolicy, SaturnClient, SaturnErro
 from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, URL_ENV_VARS
 from airflow_provider_saturn.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_saturn.get_provider_info import HIDDEN_FIELDS, PLACEHOLDERS, RELABELING
+
+log = logging.getLogger(__name__)
 
 
 def _client_operation(name: str) -> Callable[..., Any]:
@@ -69,18 +72,12 @@ class SaturnHook(BaseHook):
     # ---------------------------------------------------------------- credentials
 
     def connection_settings(self) -> dict[str, Any]:
-        """``url``, ``api_token``, ``timeout`` and ``retry`` from the connection, or from the environment."""
+        """``url``, ``api_token`` and ``extras`` from the connection, or from the environment inside Saturn."""
         try:
             conn = self.get_connection(self.saturn_conn_id)
         except AirflowNotFoundException:
-            url = next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
-            token = os.environ.get(TOKEN_ENV_VAR)
-            if url and token:
-                self.log.info("No connection %r; using SATURN_BASE_URL and SATURN_TOKEN", self.saturn_conn_id)
-                return {"url": url, "api_token": token, "extras": {}}
-            raise
-        extras = conn.extra_dejson or {}
-        return {"url": _url_of(conn, extras), "api_token": conn.password or None, "extras": extras}
+            return _settings_from_environment(self.saturn_conn_id)
+        return settings_from_connection(conn)
 
     def get_conn(self) -> SaturnClient:
         """The :class:`SaturnClient` for this connection (built once per hook)."""
@@ -127,6 +124,38 @@ class SaturnHook(BaseHook):
     create_dask_cluster = _client_operation("create_dask_cluster")
     start_dask_cluster = _client_operation("start_dask_cluster")
     stop_dask_cluster = _client_operation("stop_dask_cluster")
+
+
+def settings_from_connection(conn: Any) -> dict[str, Any]:
+    """``url``, ``api_token`` and ``extras`` of an Airflow connection of type ``saturn``."""
+    extras = conn.extra_dejson or {}
+    return {"url": _url_of(conn, extras), "api_token": conn.password or None, "extras": extras}
+
+
+def _settings_from_environment(conn_id: str) -> dict[str, Any]:
+    """Inside Saturn, ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` stand in for a missing connection."""
+    url = next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
+    token = os.environ.get(TOKEN_ENV_VAR)
+    if url and token:
+        log.info("No Airflow connection %r; using SATURN_BASE_URL and SATURN_TOKEN", conn_id)
+        return {"url": url, "api_token": token, "extras": {}}
+    raise AirflowNotFoundException(
+        f"The conn_id `{conn_id}` isn't defined, and SATURN_BASE_URL / SATURN_TOKEN are not set either."
+    )
+
+
+async def async_connection_settings(conn_id: str) -> dict[str, Any]:
+    """:meth:`SaturnHook.connection_settings` for async code (the triggerer), never blocking its loop."""
+    try:
+        if hasattr(BaseHook, "aget_connection"):  # Airflow 3.1+
+            conn = await BaseHook.aget_connection(conn_id)
+        else:  # Airflow 2.11
+            from asgiref.sync import sync_to_async
+
+            conn = await sync_to_async(BaseHook.get_connection)(conn_id)
+    except AirflowNotFoundException:
+        return _settings_from_environment(conn_id)
+    return settings_from_connection(conn)
 
 
 def _url_of(conn: Any, extras: dict[str, Any]) -> str | None:

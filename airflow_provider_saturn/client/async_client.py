@@ -1,0 +1,124 @@
+"""``AsyncSaturnClient``: the status reads and stops that waits need, over ``httpx`` with pooled connections.
+
+One client per event loop and credentials is shared by every wait (:func:`shared_async_client`), so a
+triggerer holding thousands of waits keeps a bounded pool of keep-alive connections instead of one per wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from typing import Any
+
+import httpx
+from tenacity import AsyncRetrying
+
+from airflow_provider_saturn.client import wire
+from airflow_provider_saturn.client.credentials import SaturnCredentials
+from airflow_provider_saturn.client.errors import SaturnTransientError
+from airflow_provider_saturn.client.responses import RequestTarget, error_for, transport_error
+from airflow_provider_saturn.client.retry import RetryPolicy
+from airflow_provider_saturn.client.sync_client import DEFAULT_TIMEOUT, client_headers
+from airflow_provider_saturn.client.wire import Paths
+
+MAX_CONNECTIONS = 64
+
+RESOURCE_KINDS = ("jupyter_server", "dask_cluster")
+
+
+class AsyncSaturnClient:
+    """Async reads of Jupyter servers and Dask clusters (and their stops), under the same retry policy.
+
+    :param credentials: the Saturn URL and token.
+    :param timeout: seconds per HTTP request (waiting for a free pooled connection is not counted).
+    :param retry: the retry policy for dropped connections, timeouts, 429 and 5xx.
+    :param max_connections: the most TCP connections this client keeps open at once.
+    """
+
+    def __init__(
+        self,
+        credentials: SaturnCredentials,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._credentials = credentials
+        self.retry_policy = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=credentials.url + "/",
+            headers=client_headers(credentials.token),
+            timeout=httpx.Timeout(timeout, pool=None),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+
+    @property
+    def url(self) -> str:
+        return self._credentials.url
+
+    def __repr__(self) -> str:
+        return f"AsyncSaturnClient(url={self.url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _send(self, target: RequestTarget) -> Any:
+        try:
+            response = await self._http.request(target.method, target.path.lstrip("/"))
+        except httpx.TransportError as error:  # connect/read errors, timeouts, dropped connections
+            raise transport_error(target, error) from None
+        if response.status_code >= 400:
+            try:
+                payload: Any = response.json()
+            except ValueError:
+                payload = None
+            raise error_for(target, response.status_code, payload, response.reason_phrase, response.headers)
+        try:
+            return response.json() if response.content else None
+        except ValueError:
+            raise SaturnTransientError(
+                "Saturn answered with a body that is not JSON", method=target.method, path=target.path
+            ) from None
+
+    async def _request(self, method: str, path: str, resource: str, resource_id: str) -> Any:
+        target = RequestTarget(method, path, resource, resource_id)
+        async for attempt in AsyncRetrying(**self.retry_policy.tenacity_kwargs()):
+            with attempt:
+                return await self._send(target)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
+        """A Jupyter server (``kind="jupyter_server"``) or Dask cluster (``"dask_cluster"``) by id."""
+        return await self._call(kind, "GET", resource_id)
+
+    async def stop_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
+        """Ask Saturn to stop a Jupyter server or Dask cluster."""
+        return await self._call(kind, "POST", resource_id, "stop")
+
+    async def _call(self, kind: str, method: str, resource_id: str, action: str = "") -> dict[str, Any]:
+        if kind == "jupyter_server":
+            body = await self._request(method, Paths.workspace(resource_id, action), "jupyter server", resource_id)
+            return wire.jupyter_server_from_workspace(body)
+        if kind == "dask_cluster":
+            body = await self._request(method, Paths.dask_cluster(resource_id, action), "dask cluster", resource_id)
+            return wire.dask_cluster_from_response(body)
+        raise ValueError(f"resource kind must be one of {list(RESOURCE_KINDS)}, not {kind!r}")
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncSaturnClient]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_async_client(
+    credentials: SaturnCredentials, *, timeout: float = DEFAULT_TIMEOUT, retry: RetryPolicy | None = None
+) -> AsyncSaturnClient:
+    """The client of the running event loop for these credentials and settings, made on first use."""
+    loop = asyncio.get_running_loop()
+    policy = retry or RetryPolicy()
+    key = (credentials.url, credentials.token, timeout, policy)
+    clients = _SHARED.setdefault(loop, {})
+    client = clients.get(key)
+    if client is None:
+        client = clients[key] = AsyncSaturnClient(credentials, timeout=timeout, retry=policy)
+    return client

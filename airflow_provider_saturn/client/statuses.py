@@ -1,0 +1,65 @@
+"""The one decision every wait makes: given a status and a target, succeed, fail or keep waiting.
+
+The operators' sync wait, the sensors' ``poke`` and the async trigger all call :func:`decide`, so they
+cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow_provider_saturn.client.wire import normalise_status
+
+Outcome = Literal["success", "failure", "wait"]
+
+RUNNING = "running"
+STOPPED = "stopped"
+ERROR = "error"
+TARGET_STATUSES = ("running", "stopped", "error")
+
+# While heading for a target, these statuses mean "still on the way"; the others, "went elsewhere".
+ON_THE_WAY = {RUNNING: frozenset({"pending"}), STOPPED: frozenset({"stopping"}), ERROR: frozenset()}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do after reading a status: ``outcome`` and, on failure, why."""
+
+    outcome: Outcome
+    status: str | None
+    reason: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.outcome != "wait"
+
+
+def decide(status: Any, target: str, *, strict: bool) -> Decision:
+    """Whether ``status`` reaches ``target``.
+
+    ``error`` fails at once unless it is the target. With ``strict`` (an operator waits for the
+    transition it asked for), a status that heads elsewhere fails too, e.g. ``stopped`` while waiting
+    for ``running``; without it (a sensor watching), anything else means keep waiting.
+    """
+    if target not in TARGET_STATUSES:
+        raise ValueError(f"target_status must be one of {list(TARGET_STATUSES)}, not {target!r}")
+    current = normalise_status(status)
+    if current == target:
+        return Decision("success", current)
+    if current == ERROR:
+        return Decision("failure", current, "the resource went into status 'error'")
+    if strict and current not in ON_THE_WAY[target]:
+        return Decision("failure", current, f"the resource is {current!r} while waiting for {target!r}")
+    return Decision("wait", current)
+
+
+def error_message_of(resource: dict[str, Any]) -> str:
+    """Saturn's own words for why a resource failed, wherever this Saturn version puts them."""
+    for key in ("status_message", "message", "error"):
+        if resource.get(key):
+            return str(resource[key])
+    errors = resource.get("errors") or (resource.get("dask_cluster") or {}).get("errors") or []
+    if errors:
+        return "; ".join(str(error) for error in errors)
+    return "Saturn gave no message"

@@ -1,0 +1,90 @@
+"""Start and stop a Dask cluster, named by its id or by its project."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_saturn.operators.base import SaturnWaitingOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_saturn.compat import Context
+
+KIND = "dask_cluster"
+
+
+class _SaturnDaskClusterOperator(SaturnWaitingOperator):
+    """Names a Dask cluster by ``dask_cluster_id``, or by ``project_id`` (the project's attached cluster)."""
+
+    template_fields: Sequence[str] = ("dask_cluster_id", "project_id", "saturn_conn_id")
+    resource_kind = KIND
+
+    def __init__(self, *, dask_cluster_id: str | None = None, project_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if (dask_cluster_id is None) == (project_id is None):
+            raise ValueError(f"{type(self).__name__} takes exactly one of dask_cluster_id and project_id")
+        self.dask_cluster_id = dask_cluster_id
+        self.project_id = project_id
+
+    def expected_resource_id(self) -> str:
+        if self.dask_cluster_id:
+            return self.dask_cluster_id
+        return str(self.hook.get_project(self.project_id)["dask_cluster_id"])
+
+    def resolve(self, context: Context) -> str:
+        """The cluster id; pushes the project's ids and UI URL when the project is known."""
+        if self.project_id:
+            project = self.hook.get_project(self.project_id)
+            if not project["dask_cluster_id"]:
+                raise ValueError(f"Saturn project {self.project_id} has no Dask cluster")
+            self.push_project(context, project)
+            return str(project["dask_cluster_id"])
+        cluster = self.hook.get_dask_cluster(self.dask_cluster_id)
+        if cluster.get("workspace_id"):
+            self.push_project(context, self.hook.get_project(cluster["workspace_id"]))
+        return str(self.dask_cluster_id)
+
+
+class SaturnStartDaskClusterOperator(_SaturnDaskClusterOperator):
+    """Start a Dask cluster and, by default, wait until it is ``running``.
+
+    Already ``pending`` or ``running``: it just waits. ``error`` fails at once with Saturn's message.
+    Killed while waiting, it stops the cluster it started.
+
+    :param dask_cluster_id: the Dask cluster id. Templated.
+    :param project_id: or the project whose cluster to start. Templated.
+    """
+
+    target_status = "running"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        cluster_id = self.resolve(context)
+        cluster = self.hook.get_dask_cluster(cluster_id)
+        started_here = cluster["status"] not in ("pending", "running")
+        if started_here:
+            cluster = self.hook.start_dask_cluster(cluster_id)
+            self.log.info("Asked Saturn to start Dask cluster %s", cluster_id)
+        else:
+            self.log.info("Dask cluster %s is already %s", cluster_id, cluster["status"])
+        return self.wait_or_defer(cluster_id, cluster, started_here=started_here)
+
+
+class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):
+    """Stop a Dask cluster and, by default, wait until it is ``stopped``. Already stopped: succeeds at once.
+
+    :param dask_cluster_id: the Dask cluster id. Templated.
+    :param project_id: or the project whose cluster to stop. Templated.
+    """
+
+    target_status = "stopped"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        cluster_id = self.resolve(context)
+        cluster = self.hook.get_dask_cluster(cluster_id)
+        if cluster["status"] == "stopped":
+            self.log.info("Dask cluster %s is already stopped", cluster_id)
+            return cluster
+        if cluster["status"] != "stopping":
+            cluster = self.hook.stop_dask_cluster(cluster_id)
+            self.log.info("Asked Saturn to stop Dask cluster %s", cluster_id)
+        return self.wait_or_defer(cluster_id, cluster)

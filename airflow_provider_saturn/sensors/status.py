@@ -1,0 +1,122 @@
+"""Sensors that wait for a Jupyter server or a Dask cluster to reach a status: poke, reschedule or deferred."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_saturn.client.statuses import TARGET_STATUSES
+from airflow_provider_saturn.compat import BaseSensorOperator, default_deferrable
+from airflow_provider_saturn.waiting import check_event, check_resource
+
+if TYPE_CHECKING:
+    from airflow_provider_saturn.compat import Context
+    from airflow_provider_saturn.hooks.saturn import SaturnHook
+
+
+class _SaturnStatusSensor(BaseSensorOperator):
+    """Pokes a resource's status until it is ``target_status``; ``error`` fails at once unless it is the target.
+
+    :param target_status: ``"running"`` (default), ``"stopped"`` or ``"error"``. Templated.
+    :param saturn_conn_id: the Airflow connection of type ``saturn``.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``); the sensor's
+        ``timeout`` becomes the trigger's deadline and ``poke_interval`` its poll interval.
+    """
+
+    kind = ""
+    id_field = ""
+    template_fields: Sequence[str] = ("target_status", "saturn_conn_id")
+
+    def __init__(
+        self,
+        *,
+        target_status: str = "running",
+        saturn_conn_id: str = "saturn_default",
+        deferrable: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("poke_interval", 10.0)
+        super().__init__(**kwargs)
+        if target_status not in TARGET_STATUSES:
+            raise ValueError(f"target_status must be one of {list(TARGET_STATUSES)}, not {target_status!r}")
+        self.target_status = target_status
+        self.saturn_conn_id = saturn_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+
+    @property
+    def resource_id(self) -> str:
+        return str(getattr(self, self.id_field))
+
+    @cached_property
+    def hook(self) -> SaturnHook:
+        from airflow_provider_saturn.hooks.saturn import SaturnHook
+
+        return SaturnHook(saturn_conn_id=self.saturn_conn_id)
+
+    def read_resource(self) -> dict[str, Any]:
+        if self.kind == "jupyter_server":
+            return self.hook.get_jupyter_server(self.resource_id)
+        return self.hook.get_dask_cluster(self.resource_id)
+
+    def poke(self, context: Context) -> bool:
+        resource = self.read_resource()
+        self.log.info("Saturn %s %s is %s", self.kind, self.resource_id, resource.get("status"))
+        return check_resource(resource, self.kind, self.target_status, strict=False)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            return None
+        from airflow_provider_saturn.triggers.status import SaturnStatusTrigger
+
+        self.defer(
+            trigger=SaturnStatusTrigger(
+                resource_kind=self.kind,
+                resource_id=self.resource_id,
+                target_status=self.target_status,
+                deadline=time.time() + float(self.timeout),
+                saturn_conn_id=self.saturn_conn_id,
+                poll_interval=float(self.poke_interval),
+                strict=False,
+            ),
+            method_name="execute_complete",
+        )
+        return None
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        """Resume after the trigger: refuse an event that is not ours; fail on error or timeout."""
+        accepted = check_event(event, resource_id=self.resource_id, target=self.target_status)
+        self.log.info("%s", accepted["message"])
+
+
+class SaturnJupyterServerSensor(_SaturnStatusSensor):
+    """Wait for a Jupyter server to reach ``target_status`` (default ``running``).
+
+    :param jupyter_server_id: the Jupyter server id (in Saturn today, the project id). Templated.
+    """
+
+    kind = "jupyter_server"
+    id_field = "jupyter_server_id"
+    template_fields: Sequence[str] = ("jupyter_server_id", "target_status", "saturn_conn_id")
+
+    def __init__(self, *, jupyter_server_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.jupyter_server_id = jupyter_server_id
+
+
+class SaturnDaskClusterSensor(_SaturnStatusSensor):
+    """Wait for a Dask cluster to reach ``target_status`` (default ``running``).
+
+    :param dask_cluster_id: the Dask cluster id. Templated.
+    """
+
+    kind = "dask_cluster"
+    id_field = "dask_cluster_id"
+    template_fields: Sequence[str] = ("dask_cluster_id", "target_status", "saturn_conn_id")
+
+    def __init__(self, *, dask_cluster_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dask_cluster_id = dask_cluster_id

@@ -1,0 +1,165 @@
+"""``SaturnStatusTrigger``: one async wait for a Jupyter server or Dask cluster to reach a status.
+
+Serves the deferrable operators and sensors alike. Real async HTTP on a client pooled per event loop;
+one request per poll; an absolute deadline, so that a triggerer restart does not reset it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_saturn.client.statuses import decide, error_message_of
+
+EVENT_STATUSES = ("success", "error", "timeout")
+DEFAULT_CONN_ID = "saturn_default"
+
+
+def wait_event(
+    status: str, *, resource_id: str, target_status: str, last_status: str | None, message: str
+) -> dict[str, Any]:
+    """The one terminal event shape: ``{status, resource_id, target_status, last_status, message}``."""
+    return {
+        "status": status,
+        "resource_id": resource_id,
+        "target_status": target_status,
+        "last_status": last_status,
+        "message": message,
+    }
+
+
+class SaturnStatusTrigger(BaseTrigger):
+    """Wait until a Saturn resource reaches ``target_status``; fire one event and end.
+
+    :param resource_kind: ``"jupyter_server"`` or ``"dask_cluster"``.
+    :param resource_id: the id of the Jupyter server (= project id) or Dask cluster.
+    :param target_status: ``"running"``, ``"stopped"`` (or ``"error"``, for a sensor).
+    :param deadline: absolute UNIX time after which the wait ends with a ``timeout`` event.
+    :param saturn_conn_id: the Airflow connection, resolved in the triggerer (no secret is serialized).
+    :param poll_interval: seconds between status reads (Saturn asks for no more than one per 10 s).
+    :param strict: fail when the resource heads away from the target (operators); sensors just wait.
+    :param stop_on_kill: on Airflow 3.3+, stop the resource when a user kills the deferred task.
+    :param timeout: seconds per HTTP request.
+    :param retry: retry policy values (see :class:`~airflow_provider_saturn.client.RetryPolicy`).
+    """
+
+    def __init__(
+        self,
+        *,
+        resource_kind: str,
+        resource_id: str,
+        target_status: str,
+        deadline: float,
+        saturn_conn_id: str = DEFAULT_CONN_ID,
+        poll_interval: float = 10.0,
+        strict: bool = True,
+        stop_on_kill: bool = False,
+        timeout: float = 30.0,
+        retry: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.resource_kind = resource_kind
+        self.resource_id = resource_id
+        self.target_status = target_status
+        self.deadline = float(deadline)
+        self.saturn_conn_id = saturn_conn_id
+        self.poll_interval = float(poll_interval)
+        self.strict = strict
+        self.stop_on_kill = stop_on_kill
+        self.timeout = float(timeout)
+        self.retry = dict(retry) if retry else None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON-only kwargs (no token, nothing tenacity-shaped)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "resource_kind": self.resource_kind,
+                "resource_id": self.resource_id,
+                "target_status": self.target_status,
+                "deadline": self.deadline,
+                "saturn_conn_id": self.saturn_conn_id,
+                "poll_interval": self.poll_interval,
+                "strict": self.strict,
+                "stop_on_kill": self.stop_on_kill,
+                "timeout": self.timeout,
+                "retry": self.retry,
+            },
+        )
+
+    async def _client(self) -> Any:
+        from airflow_provider_saturn.client.async_client import shared_async_client
+        from airflow_provider_saturn.client.credentials import resolve_credentials
+        from airflow_provider_saturn.client.retry import RetryPolicy
+        from airflow_provider_saturn.hooks.saturn import async_connection_settings
+
+        settings = await async_connection_settings(self.saturn_conn_id)
+        credentials = resolve_credentials(settings["url"], settings["api_token"])
+        retry = RetryPolicy.from_dict(self.retry or settings["extras"].get("retry"))
+        return shared_async_client(credentials, timeout=self.timeout, retry=retry)
+
+    def _event(self, status: str, last_status: str | None, message: str) -> TriggerEvent:
+        return TriggerEvent(
+            wait_event(
+                status,
+                resource_id=self.resource_id,
+                target_status=self.target_status,
+                last_status=last_status,
+                message=message,
+            )
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
+
+        label = f"{self.resource_kind.replace('_', ' ')} {self.resource_id}"
+        last_status: str | None = None
+        last_problem = ""
+        try:
+            client = await self._client()
+        except SaturnError as error:
+            yield self._event("error", None, str(error))
+            return
+        while True:
+            try:
+                resource = await client.get_resource(self.resource_kind, self.resource_id)
+            except SaturnTransientError as error:  # retries spent: keep polling until the deadline
+                last_problem = f"; last error: {error}"
+                self.log.warning("Could not read %s (%s); polling on", label, error)
+            except SaturnError as error:  # 401, 404...: waiting longer cannot help
+                yield self._event("error", last_status, str(error))
+                return
+            else:
+                decision = decide(resource.get("status"), self.target_status, strict=self.strict)
+                last_status = decision.status
+                if decision.outcome == "success":
+                    yield self._event("success", last_status, f"Saturn {label} is {self.target_status}")
+                    return
+                if decision.outcome == "failure":
+                    message = f"Saturn {label}: {decision.reason}: {error_message_of(resource)}"
+                    yield self._event("error", last_status, message)
+                    return
+            remaining = self.deadline - time.time()
+            if remaining <= 0:
+                message = (
+                    f"Timed out waiting for Saturn {label} to be {self.target_status!r}; "
+                    f"last status {last_status!r}{last_problem}"
+                )
+                yield self._event("timeout", last_status, message)
+                return
+            await asyncio.sleep(min(self.poll_interval, remaining))
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user killed the deferred task; stop what its operator started."""
+        if not self.stop_on_kill:
+            return
+        try:
+            client = await self._client()
+            await client.stop_resource(self.resource_kind, self.resource_id)
+            self.log.info("Stopped Saturn %s %s after the task was killed", self.resource_kind, self.resource_id)
+        except Exception as error:  # best effort: a kill must not fail on cleanup
+            self.log.warning("Could not stop Saturn %s %s: %s", self.resource_kind, self.resource_id, error)

@@ -1,0 +1,81 @@
+"""Waiting for a Saturn status, shared by operators and sensors: synchronously, or deferred to a trigger.
+
+Every branch takes its verdict from :func:`~airflow_provider_saturn.client.statuses.decide`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnWaitTimeoutError
+from airflow_provider_saturn.client.statuses import decide, error_message_of
+
+KIND_LABELS = {"jupyter_server": "Jupyter server", "dask_cluster": "Dask cluster"}
+EVENT_KEYS = frozenset({"status", "resource_id", "target_status", "last_status", "message"})
+
+
+def seconds(value: float | timedelta) -> float:
+    """Seconds from a number or a ``timedelta``."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def check_resource(resource: dict[str, Any], kind: str, target: str, *, strict: bool) -> bool:
+    """True when ``resource`` is at ``target``; raises :class:`SaturnResourceError` on failure; else False."""
+    decision = decide(resource.get("status"), target, strict=strict)
+    if decision.outcome == "failure":
+        resource_id = str(resource.get("id"))
+        message = f"Saturn {KIND_LABELS[kind]} {resource_id}: {decision.reason}: {error_message_of(resource)}"
+        raise SaturnResourceError(message, kind=kind, resource_id=resource_id)
+    return decision.outcome == "success"
+
+
+def wait_for_status(
+    read: Callable[[], dict[str, Any]],
+    *,
+    kind: str,
+    resource_id: str,
+    target: str,
+    timeout: float,
+    poll_interval: float,
+    strict: bool = True,
+    log: Any = None,
+) -> dict[str, Any]:
+    """Poll ``read`` until the resource is at ``target``; fail at once on ``error``; bounded by ``timeout``."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        resource = read()
+        if check_resource(resource, kind, target, strict=strict):
+            return resource
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SaturnWaitTimeoutError(
+                f"Timed out after {time.monotonic() - started:.0f}s waiting for Saturn {KIND_LABELS[kind]} "
+                f"{resource_id} to be {target!r}; last status {resource.get('status')!r}"
+            )
+        if log is not None:
+            log.info(
+                "Saturn %s %s is %s; waiting for %s", KIND_LABELS[kind], resource_id, resource.get("status"), target
+            )
+        time.sleep(min(poll_interval, remaining))
+
+
+def check_event(event: dict[str, Any] | None, *, resource_id: str, target: str) -> dict[str, Any]:
+    """Validate a trigger event; raise for error, timeout, or an event that is not ours."""
+    if not isinstance(event, dict) or not set(event) >= EVENT_KEYS:
+        raise ValueError(f"Unexpected trigger event {event!r}: expected the keys {sorted(EVENT_KEYS)}")
+    if event["resource_id"] != resource_id or event["target_status"] != target:
+        raise ValueError(
+            f"Trigger event for {event['resource_id']} -> {event['target_status']!r} does not match "
+            f"this task's wait for {resource_id} -> {target!r}"
+        )
+    if event["status"] == "success":
+        return event
+    if event["status"] == "timeout":
+        raise SaturnWaitTimeoutError(event["message"])
+    if event["status"] == "error":
+        raise SaturnResourceError(event["message"], resource_id=resource_id)
+    raise ValueError(f"Unknown trigger event status {event['status']!r}")
