@@ -54,6 +54,7 @@ with DAG(
         task_id="wait_until_running",
         jupyter_server_id=PROJECT,
         target_status="running",
+        mode="reschedule",
         poke_interval=POLL_INTERVAL,
         timeout=20 * 60,
     )

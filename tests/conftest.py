@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +16,9 @@ import pytest
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="saturn-provider-tests-")
 os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_AIRFLOW_HOME}/airflow.db"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(Path(__file__).resolve().parent.parent / "example_dags")
+os.environ["SATURN_EXAMPLE_POLL_INTERVAL"] = "0.2"
 for _name in ("SATURN_BASE_URL", "BASE_URL", "SATURN_TOKEN"):
     os.environ.pop(_name, None)
 
@@ -52,3 +57,22 @@ def client(emulator: SaturnEmulator) -> Iterator[SaturnClient]:
 def requests_to(emulator: SaturnEmulator, route: str) -> int:
     """How many API requests the emulator saw for ``"METHOD /api/path"`` (ids shown as ``{id}``)."""
     return emulator.config.stats.by_route.get(route, 0)
+
+
+@pytest.fixture
+def saturn_connection(emulator: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> SaturnEmulator:
+    """``saturn_default`` points at the emulator, with fast retries."""
+    conn = {
+        "conn_type": "saturn",
+        "host": emulator.url,
+        "password": TOKEN,
+        "extra": {"retry": {"max_attempts": 4, "initial_wait": 0.01, "max_wait": 0.05}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    return emulator
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated SQLite metadata database, made once per test session."""
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)

@@ -1,0 +1,67 @@
+"""Scheduled shutdown of idle resources: filters, age, exclusions, dry run."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from airflow_provider_saturn.client import SaturnClient
+from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
+from tests.harness import run_operator
+
+
+def _running_project(client: SaturnClient, emulator, name: str, *, hours_ago: float = 0, dask: bool = False) -> dict:
+    project = client.create_project(name)
+    if dask:
+        client.create_dask_cluster(project["id"])
+    client.start_jupyter_server(project["id"])
+    time.sleep(emulator.state.transition_seconds + 0.05)
+    client.get_project(project["id"])  # settles to running
+    if hours_ago:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - hours_ago * 3600))
+        emulator.state.workspaces[project["id"]].life.started_at = stamp
+    return client.get_project(project["id"])
+
+
+def test_stops_old_servers_and_orphaned_clusters_and_reports_them(saturn_connection, client) -> None:
+    emulator = saturn_connection
+    old = _running_project(client, emulator, "etl-old", hours_ago=5)
+    fresh = _running_project(client, emulator, "etl-fresh")
+    kept = _running_project(client, emulator, "etl-keep", hours_ago=5)
+    other = _running_project(client, emulator, "web-old", hours_ago=5)
+    orphan = client.create_project("etl-orphan")
+    cluster = client.create_dask_cluster(orphan["id"])
+    client.start_dask_cluster(cluster["id"])
+
+    report = run_operator(
+        SaturnStopIdleResourcesOperator(
+            task_id="idle", name_pattern="etl-*", older_than=timedelta(hours=2), exclude=["etl-keep"]
+        )
+    )
+    stopped = {(item["kind"], item["id"]) for item in report}
+    assert stopped == {("jupyter_server", old["id"]), ("dask_cluster", cluster["id"])}
+    assert all(item["action"] == "stopped" for item in report)
+    assert client.get_jupyter_server(old["id"])["status"] in ("stopping", "stopped")
+    assert client.get_dask_cluster(cluster["id"])["status"] in ("stopping", "stopped")
+    for untouched in (fresh, kept, other):
+        assert client.get_jupyter_server(untouched["id"])["status"] == "running"
+
+
+def test_dry_run_reports_and_stops_nothing(saturn_connection, client) -> None:
+    old = _running_project(client, saturn_connection, "old", hours_ago=3)
+    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, dry_run=True))
+    assert report == [
+        {
+            "project_id": old["id"],
+            "project_name": "old",
+            "action": "would stop",
+            "kind": "jupyter_server",
+            "id": old["id"],
+        }
+    ]
+    assert client.get_jupyter_server(old["id"])["status"] == "running"
+
+
+def test_nothing_to_stop(saturn_connection, client) -> None:
+    client.create_project("stopped-one")
+    assert run_operator(SaturnStopIdleResourcesOperator(task_id="idle")) == []

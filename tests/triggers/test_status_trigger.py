@@ -1,0 +1,146 @@
+"""SaturnStatusTrigger: serialization, terminal events, polling, deadlines, cancellation, pooling, on_kill."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from airflow_provider_saturn.client import SaturnClient
+from airflow_provider_saturn.client.async_client import shared_async_client
+from airflow_provider_saturn.client.credentials import resolve_credentials
+from airflow_provider_saturn.triggers import SaturnStatusTrigger
+from tests.conftest import TOKEN, requests_to
+from tests.harness import first_event
+
+
+def trigger_for(resource_id: str, **kwargs) -> SaturnStatusTrigger:
+    settings = {
+        "resource_kind": "jupyter_server",
+        "resource_id": resource_id,
+        "target_status": "running",
+        "deadline": time.time() + 10,
+        "poll_interval": 0.05,
+        **kwargs,
+    }
+    return SaturnStatusTrigger(**settings)
+
+
+@pytest.fixture
+def workspace(saturn_connection, client: SaturnClient) -> dict:
+    return client.create_project("trigger-target")
+
+
+def test_serialize_round_trip_is_json_only_and_secret_free(saturn_connection) -> None:
+    trigger = trigger_for("a" * 32, retry={"max_attempts": 3}, stop_on_kill=True)
+    path, kwargs = trigger.serialize()
+    assert path == "airflow_provider_saturn.triggers.status.SaturnStatusTrigger"
+    text = json.dumps(kwargs)
+    assert TOKEN not in text
+    rebuilt = SaturnStatusTrigger(**json.loads(text))
+    assert rebuilt.serialize() == (path, kwargs)
+
+
+async def test_success_event(workspace, client) -> None:
+    client.start_jupyter_server(workspace["id"])
+    event = (await first_event(trigger_for(workspace["id"]))).payload
+    assert event == {
+        "status": "success",
+        "resource_id": workspace["id"],
+        "target_status": "running",
+        "last_status": "running",
+        "message": f"Saturn jupyter server {workspace['id']} is running",
+    }
+
+
+async def test_error_event_carries_sautrns_message(workspace, client, saturn_connection) -> None:
+    client.start_jupyter_server(workspace["id"])
+    saturn_connection.fail("workspace", workspace["id"], "Node lost")
+    event = (await first_event(trigger_for(workspace["id"]))).payload
+    assert (event["status"], event["last_status"]) == ("error", "error")
+    assert "Node lost" in event["message"]
+
+
+async def test_error_is_success_when_it_is_the_target(workspace, client, saturn_connection) -> None:
+    saturn_connection.fail("workspace", workspace["id"], "expected")
+    event = (await first_event(trigger_for(workspace["id"], target_status="error", strict=False))).payload
+    assert event["status"] == "success"
+
+
+async def test_strict_wait_fails_when_the_resource_heads_elsewhere(workspace) -> None:
+    event = (await first_event(trigger_for(workspace["id"]))).payload  # stopped, never started
+    assert event["status"] == "error"
+    assert "'stopped' while waiting for 'running'" in event["message"]
+
+
+async def test_deadline_passed_gives_a_timeout_event(workspace, client, saturn_connection) -> None:
+    saturn_connection.state.transition_seconds = 30
+    client.start_jupyter_server(workspace["id"])
+    event = (await first_event(trigger_for(workspace["id"], deadline=time.time() - 1))).payload
+    assert (event["status"], event["last_status"]) == ("timeout", "pending")
+    assert "Timed out" in event["message"]
+
+
+async def test_still_polling_one_request_per_interval(workspace, client, saturn_connection) -> None:
+    saturn_connection.state.transition_seconds = 30
+    client.start_jupyter_server(workspace["id"])
+    generator = trigger_for(workspace["id"], poll_interval=0.2).run()
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(generator.__anext__(), 1.0)
+    await generator.aclose()
+    polls = requests_to(saturn_connection, "GET /api/workspaces/{id}")
+    assert 4 <= polls <= 6, polls
+
+
+async def test_missing_resource_is_an_error_event_naming_the_id(saturn_connection) -> None:
+    event = (await first_event(trigger_for("c" * 32))).payload
+    assert event["status"] == "error"
+    assert "c" * 32 in event["message"]
+
+
+async def test_cancelled_error_propagates(workspace, client, saturn_connection) -> None:
+    saturn_connection.state.transition_seconds = 30
+    client.start_jupyter_server(workspace["id"])
+    task = asyncio.ensure_future(trigger_for(workspace["id"]).run().__anext__())
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_transient_failures_are_retried_within_a_poll(workspace, client, saturn_connection) -> None:
+    client.start_jupyter_server(workspace["id"])
+    saturn_connection.set_faults(queue=["error", "drop", "throttle"], retry_after=0)
+    event = (await first_event(trigger_for(workspace["id"]))).payload
+    assert event["status"] == "success"
+
+
+async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> None:
+    ids = []
+    for index in range(20):
+        project = client.create_project(f"pool-{index}")
+        client.start_jupyter_server(project["id"])
+        ids.append(project["id"])
+    saturn_connection.config.stats.connections.clear()
+    events = await asyncio.gather(*(first_event(trigger_for(resource_id)) for resource_id in ids))
+    assert {event.payload["status"] for event in events} == {"success"}
+    credentials = resolve_credentials(saturn_connection.url, TOKEN)
+    assert shared_async_client(credentials) is shared_async_client(credentials)
+    connections = len(saturn_connection.config.stats.connections)
+    polls = requests_to(saturn_connection, "GET /api/workspaces/{id}")
+    assert connections <= 20 < polls, (connections, polls)
+
+
+async def test_on_kill_stops_what_the_operator_started(workspace, client, saturn_connection) -> None:
+    saturn_connection.state.transition_seconds = 30
+    client.start_jupyter_server(workspace["id"])
+    await trigger_for(workspace["id"], stop_on_kill=True).on_kill()
+    assert client.get_jupyter_server(workspace["id"])["status"] == "stopping"
+
+
+async def test_on_kill_without_stop_on_kill_leaves_it(workspace, client, saturn_connection) -> None:
+    client.start_jupyter_server(workspace["id"])
+    await trigger_for(workspace["id"]).on_kill()
+    assert requests_to(saturn_connection, "POST /api/workspaces/{id}/stop") == 0
