@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from airflow_provider_saturn import __version__
 
 
@@ -40,3 +42,22 @@ def test_airflow_cli_lists_the_provider_and_hook() -> None:
     ).stdout
     assert "saturn" in hooks
     assert "airflow_provider_saturn.hooks.saturn.SaturnHook" in hooks
+
+
+def test_airflow_api_serves_the_connection_form(airflow_db, monkeypatch) -> None:
+    """Airflow 3 serves connection forms to its UI at ``/ui/connections/hook_meta``."""
+    from airflow_provider_saturn.compat import AIRFLOW_V_3
+
+    if not AIRFLOW_V_3:
+        pytest.skip("Airflow 2.11 renders the form in the Flask webserver from get_ui_field_behaviour")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    response = TestClient(create_app()).get("/ui/connections/hook_meta")
+    assert response.status_code == 200
+    (saturn,) = [item for item in response.json() if item["connection_type"] == "saturn"]
+    assert saturn["hook_name"] == "Saturn Cloud"
+    fields = saturn["standard_fields"]
+    assert (fields["host"]["title"], fields["password"]["title"]) == ("Saturn URL", "API token")
+    assert fields["login"]["hidden"] and fields["port"]["hidden"]
