@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 LINES = {
     "3": {"venv": ".venv", "groups": ["--group", "airflow3"]},
     "2": {"venv": ".venv-af2", "groups": ["--no-group", "airflow3", "--group", "airflow2"]},
+    "bench": {"venv": ".venv-bench", "groups": ["--group", "bench"]},
 }
 
 
@@ -71,7 +72,7 @@ def lint() -> None:
 
 
 def bench() -> None:
-    run([python_of("3"), "-m", "benchmarks"])
+    run([python_of("bench"), "-m", "benchmarks"])
 
 
 def main() -> None:

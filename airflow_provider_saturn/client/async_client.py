@@ -7,6 +7,8 @@ triggerer holding thousands of waits keeps a bounded pool of keep-alive connecti
 from __future__ import annotations
 
 import asyncio
+import itertools
+import ssl
 import weakref
 from typing import Any
 
@@ -15,13 +17,15 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials
-from airflow_provider_saturn.client.errors import SaturnTransientError
-from airflow_provider_saturn.client.responses import RequestTarget, error_for, transport_error
+from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
 from airflow_provider_saturn.client.retry import RetryPolicy
 from airflow_provider_saturn.client.sync_client import DEFAULT_TIMEOUT, client_headers
 from airflow_provider_saturn.client.wire import Paths
 
 MAX_CONNECTIONS = 64
+CONNECTIONS_PER_POOL = 8
+# Longer than a poll interval, so that a wait finds its pooled connection still open at its next poll.
+KEEPALIVE_SECONDS = 30.0
 
 RESOURCE_KINDS = ("jupyter_server", "dask_cluster")
 
@@ -45,11 +49,27 @@ class AsyncSaturnClient:
     ) -> None:
         self._credentials = credentials
         self.retry_policy = retry or RetryPolicy()
-        self._http = httpx.AsyncClient(
-            base_url=credentials.url + "/",
-            headers=client_headers(credentials.token),
+        # httpx's pool does work quadratic in its connections on every request, and rescans every queued
+        # request whenever a connection frees up. So requests queue here (O(1) per waiter), at most
+        # ``max_connections`` are in flight, and they are spread over small pools.
+        self._slots = asyncio.Semaphore(max_connections)
+        shards = max(1, max_connections // CONNECTIONS_PER_POOL)
+        per_pool = max(1, max_connections // shards)
+        tls = ssl.create_default_context()  # one for all pools: loading the CA bundle is the slow part
+        self._pools = [self._new_pool(per_pool, timeout, tls) for _ in range(shards)]
+        self._next_pool = itertools.cycle(self._pools)
+
+    def _new_pool(self, connections: int, timeout: float, tls: ssl.SSLContext) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            verify=tls,
+            base_url=self._credentials.url + "/",
+            headers=client_headers(self._credentials.token),
             timeout=httpx.Timeout(timeout, pool=None),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=connections,
+                max_keepalive_connections=connections,
+                keepalive_expiry=KEEPALIVE_SECONDS,
+            ),
         )
 
     @property
@@ -60,25 +80,16 @@ class AsyncSaturnClient:
         return f"AsyncSaturnClient(url={self.url!r})"
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     async def _send(self, target: RequestTarget) -> Any:
         try:
-            response = await self._http.request(target.method, target.path.lstrip("/"))
+            async with self._slots:
+                response = await next(self._next_pool).request(target.method, target.path.lstrip("/"))
         except httpx.TransportError as error:  # connect/read errors, timeouts, dropped connections
             raise transport_error(target, error) from None
-        if response.status_code >= 400:
-            try:
-                payload: Any = response.json()
-            except ValueError:
-                payload = None
-            raise error_for(target, response.status_code, payload, response.reason_phrase, response.headers)
-        try:
-            return response.json() if response.content else None
-        except ValueError:
-            raise SaturnTransientError(
-                "Saturn answered with a body that is not JSON", method=target.method, path=target.path
-            ) from None
+        return decode(target, response.status_code, response.content, response.reason_phrase, response.headers)
 
     async def _request(self, method: str, path: str, resource: str, resource_id: str) -> Any:
         target = RequestTarget(method, path, resource, resource_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -70,3 +71,25 @@ def error_for(
 def transport_error(target: RequestTarget, error: BaseException) -> SaturnTransientError:
     """A dropped connection or a timeout, as a retryable error that names no URL credentials."""
     return SaturnTransientError(f"{type(error).__name__}: {error}", method=target.method, path=target.path)
+
+
+_NOT_JSON = object()
+
+
+def _json(content: bytes) -> Any:
+    try:
+        return json.loads(content)
+    except ValueError:
+        return _NOT_JSON
+
+
+def decode(target: RequestTarget, status_code: int, content: bytes, reason: str, headers: Mapping[str, str]) -> Any:
+    """The JSON body of an answer (``None`` when empty), or the exception for an error status."""
+    payload = _json(content) if content else None
+    if status_code >= 400:
+        raise error_for(target, status_code, None if payload is _NOT_JSON else payload, reason, headers)
+    if payload is _NOT_JSON:
+        raise SaturnTransientError(
+            "Saturn answered with a body that is not JSON", method=target.method, path=target.path
+        )
+    return payload

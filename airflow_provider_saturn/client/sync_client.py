@@ -16,9 +16,8 @@ from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials, resolve_credentials
 from airflow_provider_saturn.client.errors import (
     SaturnNotFoundError,
-    SaturnTransientError,
 )
-from airflow_provider_saturn.client.responses import RequestTarget, error_for, transport_error
+from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
 from airflow_provider_saturn.client.retry import RetryPolicy
 from airflow_provider_saturn.client.wire import Paths
 
@@ -105,20 +104,7 @@ class SaturnClient:
             )
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
             raise transport_error(target, error) from None
-        if response.status_code >= 400:
-            try:
-                payload: Any = response.json()
-            except ValueError:
-                payload = None
-            raise error_for(target, response.status_code, payload, response.reason, response.headers)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise SaturnTransientError(
-                "Saturn answered with a body that is not JSON", method=target.method, path=target.path
-            ) from None
+        return decode(target, response.status_code, response.content, response.reason, response.headers)
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """Run ``call`` under the retry policy; the last error is raised as it is once the policy gives up."""
@@ -200,18 +186,7 @@ class SaturnClient:
         A retry after a lost answer never creates a second project: before sending again, the client
         looks for a project of that name and returns it when the first attempt did create it.
         """
-        settings = {
-            "name": name,
-            "description": description,
-            "image_uri": image_uri,
-            "start_script": start_script,
-            "environment_variables": environment_variables,
-            "working_dir": working_dir,
-            "jupyter_size": jupyter_size,
-            "jupyter_disk_space": jupyter_disk_space,
-            "jupyter_auto_shutoff": jupyter_auto_shutoff,
-            "jupyter_start_ssh": jupyter_start_ssh,
-        }
+        settings = wire.seed_settings(locals())
         self._validate_workspace_settings(settings)
         body = wire.workspace_body(settings)
         target = RequestTarget("POST", Paths.WORKSPACES, "project")
@@ -273,22 +248,14 @@ class SaturnClient:
         """
         if image is not None and image_uri is not None and image != image_uri:
             raise option_checks.SaturnInvalidOptionError("Pass image_uri or its older name image, not both.")
-        settings = {
-            "description": description,
-            "image_uri": image_uri if image_uri is not None else image,
-            "start_script": start_script,
-            "environment_variables": environment_variables,
-            "working_dir": working_dir,
-            "jupyter_size": jupyter_size,
-            "jupyter_disk_space": jupyter_disk_space,
-            "jupyter_auto_shutoff": jupyter_auto_shutoff,
-            "jupyter_start_ssh": jupyter_start_ssh,
-        }
+        if image_uri is None:
+            image_uri = image
+        settings = wire.seed_settings(locals())
         self._validate_workspace_settings(settings)
         body = wire.workspace_body(settings)
         path = Paths.workspace(project_id)
         workspace = self._request("PATCH", path, json=body, resource="project", resource_id=project_id)
-        jupyter_changed = any(settings[key] is not None for key in wire.JUPYTER_SETTINGS)
+        jupyter_changed = any(settings.get(key) is not None for key in wire.JUPYTER_SETTINGS)
         if (
             update_jupyter_server
             and jupyter_changed

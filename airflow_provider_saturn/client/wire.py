@@ -48,6 +48,11 @@ class Paths:
         return f"api/dask_clusters/{dask_cluster_id}" + (f"/{action}" if action else "")
 
 
+def seed_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The seed-named workspace settings among a call's arguments (pass ``locals()``)."""
+    return {name: arguments[name] for name in WORKSPACE_FIELDS if name in arguments}
+
+
 def workspace_body(settings: dict[str, Any]) -> dict[str, Any]:
     """A generation-2 workspace body from seed-named settings; ``None`` values are left out."""
     body: dict[str, Any] = {}

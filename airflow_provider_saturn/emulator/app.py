@@ -256,6 +256,17 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
             config.stats.connections.clear()
         return JSONResponse(config.stats.as_dict())
 
+    async def seed(request: Request) -> Response:
+        """Create ``count`` workspaces at once (and start them, with ``start``): load for benchmarks."""
+        body = await request.json()
+        count, prefix = int(body.get("count", 1)), str(body.get("prefix", "seeded"))
+        with state.lock:
+            records = [state.create_workspace(f"{prefix}-{index:06d}", {}) for index in range(count)]
+            if body.get("start"):
+                for record in records:
+                    state.start_workspace(record.id)
+        return JSONResponse({"ids": [record.id for record in records]})
+
     async def reset(request: Request) -> Response:
         with state.lock:
             state.reset()
@@ -267,6 +278,7 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
         Route("/_emulator/faults", faults, methods=["GET", "POST"]),
         Route("/_emulator/stats", stats, methods=["GET", "DELETE"]),
         Route("/_emulator/reset", reset, methods=["POST"]),
+        Route("/_emulator/seed", seed, methods=["POST"]),
     ]
 
 

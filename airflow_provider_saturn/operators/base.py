@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,32 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         if kind == "jupyter_server":
             return self.hook.get_jupyter_server(resource_id)
         return self.hook.get_dask_cluster(resource_id)
+
+    def start_and_wait(
+        self, resource_id: str, current: dict[str, Any], start: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Start unless already ``pending``/``running``, then wait (or defer) for ``running``."""
+        label = f"{KIND_LABELS[self.resource_kind]} {resource_id}"
+        started_here = current["status"] not in ("pending", "running")
+        if started_here:
+            current = start()
+            self.log.info("Asked Saturn to start %s", label)
+        else:
+            self.log.info("%s is already %s", label, current["status"])
+        return self.wait_or_defer(resource_id, current, started_here=started_here)
+
+    def stop_and_wait(
+        self, resource_id: str, current: dict[str, Any], stop: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Stop unless already stopped (succeed at once) or stopping, then wait (or defer) for ``stopped``."""
+        label = f"{KIND_LABELS[self.resource_kind]} {resource_id}"
+        if current["status"] == "stopped":
+            self.log.info("%s is already stopped", label)
+            return current
+        if current["status"] != "stopping":
+            current = stop()
+            self.log.info("Asked Saturn to stop %s", label)
+        return self.wait_or_defer(resource_id, current)
 
     def wait_or_defer(self, resource_id: str, current: dict[str, Any], *, started_here: bool = False) -> dict[str, Any]:
         """Return the resource once at this operator's target status: at once if there, else wait or defer."""

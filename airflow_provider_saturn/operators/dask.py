@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.operators.base import SaturnWaitingOperator
@@ -60,13 +61,7 @@ class SaturnStartDaskClusterOperator(_SaturnDaskClusterOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         cluster_id = self.resolve(context)
         cluster = self.hook.get_dask_cluster(cluster_id)
-        started_here = cluster["status"] not in ("pending", "running")
-        if started_here:
-            cluster = self.hook.start_dask_cluster(cluster_id)
-            self.log.info("Asked Saturn to start Dask cluster %s", cluster_id)
-        else:
-            self.log.info("Dask cluster %s is already %s", cluster_id, cluster["status"])
-        return self.wait_or_defer(cluster_id, cluster, started_here=started_here)
+        return self.start_and_wait(cluster_id, cluster, partial(self.hook.start_dask_cluster, cluster_id))
 
 
 class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):
@@ -81,10 +76,4 @@ class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         cluster_id = self.resolve(context)
         cluster = self.hook.get_dask_cluster(cluster_id)
-        if cluster["status"] == "stopped":
-            self.log.info("Dask cluster %s is already stopped", cluster_id)
-            return cluster
-        if cluster["status"] != "stopping":
-            cluster = self.hook.stop_dask_cluster(cluster_id)
-            self.log.info("Asked Saturn to stop Dask cluster %s", cluster_id)
-        return self.wait_or_defer(cluster_id, cluster)
+        return self.stop_and_wait(cluster_id, cluster, partial(self.hook.stop_dask_cluster, cluster_id))

@@ -5,23 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_saturn.client.wire import WORKSPACE_FIELDS
 from airflow_provider_saturn.operators.base import SaturnBaseOperator
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
 
 IF_EXISTS = ("fail", "reuse", "update")
-SETTINGS = (
-    "description",
-    "image_uri",
-    "start_script",
-    "environment_variables",
-    "working_dir",
-    "jupyter_size",
-    "jupyter_disk_space",
-    "jupyter_auto_shutoff",
-    "jupyter_start_ssh",
-)
+SETTINGS = tuple(name for name in WORKSPACE_FIELDS if name != "name")  # the seed's, but name
 TEMPLATED_SETTINGS = tuple(name for name in SETTINGS if name != "jupyter_start_ssh")
 DASK_SETTINGS = frozenset({"n_workers", "worker_size", "scheduler_size", "nthreads"})
 

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from airflow_provider_saturn.client import SaturnClient
-from airflow_provider_saturn.client.async_client import shared_async_client
+from airflow_provider_saturn.client.async_client import MAX_CONNECTIONS, shared_async_client
 from airflow_provider_saturn.client.credentials import resolve_credentials
 from airflow_provider_saturn.triggers import SaturnStatusTrigger
 from tests.conftest import TOKEN, requests_to
@@ -118,6 +118,7 @@ async def test_transient_failures_are_retried_within_a_poll(workspace, client, s
 
 
 async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> None:
+    saturn_connection.state.transition_seconds = 1.0  # several polls per wait
     ids = []
     for index in range(20):
         project = client.create_project(f"pool-{index}")
@@ -130,7 +131,8 @@ async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> 
     assert shared_async_client(credentials) is shared_async_client(credentials)
     connections = len(saturn_connection.config.stats.connections)
     polls = requests_to(saturn_connection, "GET /api/workspaces/{id}")
-    assert connections <= 20 < polls, (connections, polls)
+    assert connections <= MAX_CONNECTIONS, connections
+    assert connections * 2 < polls, "connections are reused across polls, not opened per poll"
 
 
 async def test_on_kill_stops_what_the_operator_started(workspace, client, saturn_connection) -> None:
