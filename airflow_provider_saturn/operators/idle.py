@@ -42,6 +42,7 @@ class SaturnStopIdleResourcesOperator(SaturnBaseOperator):
     """
 
     template_fields: Sequence[str] = ("name_pattern", "exclude", "saturn_conn_id")
+    operator_extra_links = ()  # acts on many resources, not one page
 
     def __init__(
         self,

@@ -138,6 +138,7 @@ class SaturnDeleteProjectOperator(SaturnBaseOperator):
     """
 
     template_fields: Sequence[str] = ("project_id", "saturn_conn_id")
+    operator_extra_links = ()  # the project's page is gone once it is deleted
 
     def __init__(
         self, *, project_id: str, ignore_missing: bool = False, allow_active: bool = False, **kwargs: Any
