@@ -17,9 +17,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
-LINES = {
+LINES: dict[str, dict[str, Any]] = {
     "3": {"venv": ".venv", "groups": ["--group", "airflow3"]},
     "2": {"venv": ".venv-af2", "groups": ["--no-group", "airflow3", "--group", "airflow2"]},
     "bench": {"venv": ".venv-bench", "groups": ["--group", "bench"]},

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from benchmarks.emulator_process import TOKEN, EmulatorProcess
 
@@ -59,7 +60,7 @@ async def _wait_all(ids: list[str], poll_interval: float, deadline: float) -> li
             deadline=deadline,
             poll_interval=poll_interval,
         )
-        generator = trigger.run()
+        generator: Any = trigger.run()
         event = await generator.__anext__()
         await generator.aclose()
         return time.time(), event.payload["status"]

@@ -13,7 +13,7 @@ from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 try:
     from airflow.sdk import DAG
 except ImportError:  # Airflow 2.11
-    from airflow import DAG  # type: ignore[assignment]
+    from airflow import DAG
 
 with DAG(
     dag_id="saturn_nightly_shutdown",

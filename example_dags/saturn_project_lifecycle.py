@@ -22,7 +22,7 @@ from airflow_provider_saturn.sensors import SaturnJupyterServerSensor
 try:
     from airflow.sdk import DAG
 except ImportError:  # Airflow 2.11
-    from airflow import DAG  # type: ignore[assignment]
+    from airflow import DAG
 
 POLL_INTERVAL = float(os.environ.get("SATURN_EXAMPLE_POLL_INTERVAL", "10"))
 PROJECT = "{{ ti.xcom_pull(task_ids='create_project', key='project_id') }}"

@@ -22,8 +22,8 @@ from airflow_provider_saturn.operators import (
 try:
     from airflow.sdk import DAG, task
 except ImportError:  # Airflow 2.11
-    from airflow import DAG  # type: ignore[assignment]
-    from airflow.decorators import task  # type: ignore[no-redef]
+    from airflow import DAG
+    from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
 
 # Saturn asks for no more than one status read per workspace every 10 s; the demo polls the emulator faster.
 POLL_INTERVAL = float(os.environ.get("SATURN_EXAMPLE_POLL_INTERVAL", "10"))
@@ -68,7 +68,7 @@ with DAG(
         print(f"Scheduler at {cluster['scheduler_url']}, dashboard {cluster['url']}")
         return str(cluster["id"])
 
-    job = run_job(start_dask.output)
+    job = run_job(start_dask.output)  # type: ignore[arg-type]  # an XComArg, resolved at run time
 
     stop_dask = SaturnStopDaskClusterOperator(
         task_id="stop_dask", project_id=PROJECT, trigger_rule="all_done", poll_interval=POLL_INTERVAL

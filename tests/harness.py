@@ -23,7 +23,7 @@ class RecordingTI:
         self.order.append(key)
 
 
-def context_for(ti: RecordingTI | None = None) -> dict[str, Any]:
+def context_for(ti: RecordingTI | None = None) -> Any:
     ti = ti or RecordingTI()
     return {"ti": ti, "task_instance": ti}
 

@@ -19,6 +19,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 
 def load_dag(name: str) -> Any:
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag

@@ -25,7 +25,7 @@ class SaturnBaseOperator(BaseOperator):
     :param saturn_conn_id: the Airflow connection of type ``saturn`` (inside Saturn, the environment).
     """
 
-    operator_extra_links = (SaturnResourceLink(),)
+    operator_extra_links: tuple[SaturnResourceLink, ...] = (SaturnResourceLink(),)
     ui_color = "#f5e6ff"
 
     def __init__(self, *, saturn_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:

@@ -68,7 +68,9 @@ def test_get_and_list_projects(client: SaturnClient) -> None:
     second = client.create_project("second")
     assert client.get_project(first["id"])["name"] == "first"
     assert {p["id"] for p in client.list_projects()} == {first["id"], second["id"]}
-    assert client.find_project_by_name("second")["id"] == second["id"]
+    found = client.find_project_by_name("second")
+    assert found is not None
+    assert found["id"] == second["id"]
     assert client.find_project_by_name("secon") is None, "a substring is not the name"
 
 
@@ -106,7 +108,7 @@ def test_update_without_update_jupyter_server_leaves_it_running(client: SaturnCl
 
 def test_delete_project(client: SaturnClient) -> None:
     project = client.create_project("gone")
-    assert client.delete_project(project["id"]) is None
+    client.delete_project(project["id"])
     assert client.list_projects() == []
 
 

@@ -22,7 +22,9 @@ def test_find_by_name_pages_too(client: SaturnClient, monkeypatch) -> None:
     monkeypatch.setattr(sync_client_module, "PAGE_SIZE", 2)
     for i in range(5):
         client.create_project(f"job-{i}")
-    assert client.find_project_by_name("job-4")["name"] == "job-4"
+    found = client.find_project_by_name("job-4")
+    assert found is not None
+    assert found["name"] == "job-4"
 
 
 MUTATING_ROUTES = ("POST /api/workspaces", "PATCH /api/workspaces/{id}", "POST /api/dask_clusters")
@@ -44,7 +46,7 @@ def test_invalid_option_names_the_valid_ones_before_any_change(
     client: SaturnClient, emulator, argument: str, value: str, label: str, valid: str
 ) -> None:
     with pytest.raises(SaturnInvalidOptionError) as caught:
-        client.create_project("bad", **{argument: value})
+        client.create_project("bad", **{argument: value})  # type: ignore[arg-type]
     message = str(caught.value)
     assert f"Proposed {label}: {value} is not a valid option" in message
     assert valid in message

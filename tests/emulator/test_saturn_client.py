@@ -29,6 +29,7 @@ def test_command_line_prints_its_url_once_ready() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert process.stdout is not None
     try:
         line = process.stdout.readline().strip()
         assert line.startswith("Saturn emulator serving at http://127.0.0.1:")

@@ -29,10 +29,10 @@ SEED_OPERATIONS = [
 
 def _redact(text: str) -> str:
     try:
-        from airflow.sdk.execution_time.secrets_masker import redact
+        from airflow.sdk.execution_time import secrets_masker
     except ImportError:  # Airflow 2.11
-        from airflow.utils.log.secrets_masker import redact
-    return str(redact(text))
+        from airflow.utils.log import secrets_masker  # type: ignore[no-redef]
+    return str(secrets_masker.redact(text))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ from airflow_provider_saturn.triggers import SaturnStatusTrigger
 from tests.conftest import requests_to
 from tests.harness import RecordingTI, context_for, defer, run_operator
 
-FAST = {"poll_interval": 0.05, "timeout": 10}
+FAST: Any = {"poll_interval": 0.05, "timeout": 10}
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 import pytest
 
@@ -86,7 +87,7 @@ async def test_deadline_passed_gives_a_timeout_event(workspace, client, saturn_c
 async def test_still_polling_one_request_per_interval(workspace, client, saturn_connection) -> None:
     saturn_connection.state.transition_seconds = 30
     client.start_jupyter_server(workspace["id"])
-    generator = trigger_for(workspace["id"], poll_interval=0.2).run()
+    generator: Any = trigger_for(workspace["id"], poll_interval=0.2).run()
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(generator.__anext__(), 1.0)
     await generator.aclose()
