@@ -42,6 +42,14 @@ def test_airflow_cli_lists_the_provider_and_hook() -> None:
     ).stdout
     assert "saturn" in hooks
     assert "airflow_provider_saturn.hooks.saturn.SaturnHook" in hooks
+    links = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "links", "--output", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=True,
+    ).stdout
+    assert "airflow_provider_saturn.links.SaturnResourceLink" in links
 
 
 def test_airflow_api_serves_the_connection_form(airflow_db, monkeypatch) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_saturn.client.statuses import decide, error_message_of
+from airflow_provider_saturn.compat import AirflowNotFoundException
 
 EVENT_STATUSES = ("success", "error", "timeout")
 DEFAULT_CONN_ID = "saturn_default"
@@ -121,7 +122,7 @@ class SaturnStatusTrigger(BaseTrigger):
         last_problem = ""
         try:
             client = await self._client()
-        except SaturnError as error:
+        except (SaturnError, AirflowNotFoundException) as error:  # no connection, or an unusable one
             yield self._event("error", None, str(error))
             return
         while True:

@@ -39,3 +39,13 @@ def test_command_line_prints_its_url_once_ready() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_the_pytest_plugin_fixture_points_saturn_default_at_a_fresh_emulator(saturn_emulator) -> None:
+    from airflow_provider_saturn.hooks import SaturnHook
+
+    hook = SaturnHook()
+    assert hook.get_conn().url == saturn_emulator.url
+    assert hook.list_projects() == []
+    project = hook.create_project("plugin")
+    assert saturn_emulator.state.workspaces[project["id"]].name == "plugin"

@@ -147,3 +147,10 @@ async def test_on_kill_without_stop_on_kill_leaves_it(workspace, client, saturn_
     client.start_jupyter_server(workspace["id"])
     await trigger_for(workspace["id"]).on_kill()
     assert requests_to(saturn_connection, "POST /api/workspaces/{id}/stop") == 0
+
+
+async def test_a_missing_connection_is_an_error_event(monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SATURN_NOWHERE", raising=False)
+    event = (await first_event(trigger_for("d" * 32, saturn_conn_id="saturn_nowhere"))).payload
+    assert event["status"] == "error"
+    assert "saturn_nowhere" in event["message"]
