@@ -220,8 +220,7 @@ class SaturnClient:
             if item.get("name") == name:
                 return dict(item)
         if page.get("next_key"):  # rare: many names contain this one; walk the pages (with retries)
-            found = self.find_project_by_name(name)
-            return found
+            return self.find_project_by_name(name)
         return None
 
     def update_project(

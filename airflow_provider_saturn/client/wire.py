@@ -75,8 +75,12 @@ def dask_cluster_body(
 ) -> dict[str, Any]:
     """A generation-2 ``DaskClusterCreate`` body attaching a cluster to the workspace ``project_id``."""
     body: dict[str, Any] = {"resource": {"workspace_id": project_id}}
-    optional = {"n_workers": n_workers, "worker_size": worker_size, "scheduler_size": scheduler_size}
-    optional["nthreads"] = nthreads
+    optional = {
+        "n_workers": n_workers,
+        "worker_size": worker_size,
+        "scheduler_size": scheduler_size,
+        "nthreads": nthreads,
+    }
     body.update({key: value for key, value in optional.items() if value is not None})
     return body
 
