@@ -24,32 +24,22 @@ def test_providers_manager_sees_the_provider_and_its_hook() -> None:
     assert behaviour["relabeling"]["host"] == "Saturn URL"
 
 
-def test_airflow_cli_lists_the_provider_and_hook() -> None:
-    providers = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "list", "--output", "plain"],
+def airflow_cli(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow", *args, "--output", "plain"],
         capture_output=True,
         text=True,
         timeout=240,
         check=True,
     ).stdout
-    assert "airflow-provider-saturn" in providers
-    hooks = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "hooks", "--output", "plain"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=True,
-    ).stdout
+
+
+def test_airflow_cli_lists_the_provider_hook_and_link() -> None:
+    assert "airflow-provider-saturn" in airflow_cli("providers", "list")
+    hooks = airflow_cli("providers", "hooks")
     assert "saturn" in hooks
     assert "airflow_provider_saturn.hooks.saturn.SaturnHook" in hooks
-    links = subprocess.run(
-        [sys.executable, "-m", "airflow", "providers", "links", "--output", "plain"],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=True,
-    ).stdout
-    assert "airflow_provider_saturn.links.SaturnResourceLink" in links
+    assert "airflow_provider_saturn.links.SaturnResourceLink" in airflow_cli("providers", "links")
 
 
 def test_airflow_api_serves_the_connection_form(airflow_db, monkeypatch) -> None:
