@@ -22,6 +22,21 @@ PLACEHOLDERS = {
     "description": "Saturn Cloud instance used by these DAGs",
 }
 
+# Extra fields of the form, stored in the connection's extra (Airflow 3.2+ reads them from here; Airflow 2.11
+# from SaturnHook.get_connection_form_widgets).
+CONN_FIELDS = {
+    "timeout": {
+        "label": "Request timeout (seconds)",
+        "description": "How long to wait for each Saturn API request.",
+        "schema": {"type": ["integer", "null"], "default": 30, "minimum": 1},
+    },
+    "max_attempts": {
+        "label": "Attempts per request",
+        "description": "Dropped connections, timeouts, 429 and 5xx are retried with backoff, this many tries in all.",
+        "schema": {"type": ["integer", "null"], "default": 5, "minimum": 1},
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe the provider: its hooks, connection type, operators, sensors, triggers and extra links."""
@@ -72,6 +87,7 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": CONNECTION_TYPE,
                 "hook-class-name": HOOK_CLASS_NAME,
                 "hook-name": "Saturn Cloud",
+                "conn-fields": CONN_FIELDS,
                 "ui-field-behaviour": {
                     "hidden-fields": HIDDEN_FIELDS,
                     "relabeling": RELABELING,

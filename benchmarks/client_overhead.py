@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import requests
 
 from airflow_provider_saturn.client import SaturnClient
-from airflow_provider_saturn.client.sync_client import client_headers
+from airflow_provider_saturn.client.defaults import client_headers
 from benchmarks.emulator_process import TOKEN, EmulatorProcess
 
 

@@ -22,6 +22,8 @@ def test_providers_manager_sees_the_provider_and_its_hook() -> None:
     assert hook.connection_id_attribute_name == "saturn_conn_id"
     behaviour = manager.field_behaviours["saturn"]
     assert behaviour["relabeling"]["host"] == "Saturn URL"
+    widgets = manager.connection_form_widgets
+    assert {"extra__saturn__timeout", "extra__saturn__max_attempts"} <= set(widgets)
 
 
 def airflow_cli(*args: str) -> str:
@@ -59,3 +61,6 @@ def test_airflow_api_serves_the_connection_form(airflow_db, monkeypatch) -> None
     fields = saturn["standard_fields"]
     assert (fields["host"]["title"], fields["password"]["title"]) == ("Saturn URL", "API token")
     assert fields["login"]["hidden"] and fields["port"]["hidden"]
+    extra_fields = saturn["extra_fields"]
+    assert extra_fields["timeout"]["schema"]["title"] == "Request timeout (seconds)"
+    assert extra_fields["max_attempts"]["value"] == 5

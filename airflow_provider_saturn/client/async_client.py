@@ -17,9 +17,9 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials
+from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, client_headers
 from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
 from airflow_provider_saturn.client.retry import RetryPolicy
-from airflow_provider_saturn.client.sync_client import DEFAULT_TIMEOUT, client_headers
 from airflow_provider_saturn.client.wire import Paths
 
 MAX_CONNECTIONS = 64

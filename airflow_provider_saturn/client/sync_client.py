@@ -10,10 +10,10 @@ import requests
 from requests.adapters import HTTPAdapter
 from tenacity import Retrying
 
-from airflow_provider_saturn import __version__
 from airflow_provider_saturn.client import options as option_checks
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials, resolve_credentials
+from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, client_headers
 from airflow_provider_saturn.client.errors import (
     SaturnNotFoundError,
 )
@@ -25,20 +25,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_TIMEOUT = 30.0
 PAGE_SIZE = 100
-USER_AGENT = f"airflow-provider-saturn/{__version__}"
 ACTIVE_STATUSES = frozenset({"pending", "running"})
-
-
-def client_headers(token: str) -> dict[str, str]:
-    """Headers sent on every call, by the sync and the async client alike."""
-    return {
-        "Authorization": f"token {token}",
-        "User-Agent": USER_AGENT,
-        "X-Saturn-Client-Version": __version__,
-        "Accept": "application/json",
-    }
 
 
 class SaturnClient:

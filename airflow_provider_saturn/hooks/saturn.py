@@ -12,7 +12,7 @@ from typing import Any
 from airflow_provider_saturn.client import RetryPolicy, SaturnClient, SaturnError
 from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, URL_ENV_VARS
 from airflow_provider_saturn.compat import AirflowNotFoundException, BaseHook, mask_secret
-from airflow_provider_saturn.get_provider_info import HIDDEN_FIELDS, PLACEHOLDERS, RELABELING
+from airflow_provider_saturn.get_provider_info import CONN_FIELDS, HIDDEN_FIELDS, PLACEHOLDERS, RELABELING
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,24 @@ class SaturnHook(BaseHook):
     # ---------------------------------------------------------------- connection form (Airflow 2.11)
 
     @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form on Airflow 2.11 (Airflow 3.2+ reads ``conn-fields``)."""
+        from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField
+        from wtforms.validators import NumberRange, Optional
+
+        return {
+            name: IntegerField(
+                lazy_gettext(field["label"]),
+                widget=BS3TextFieldWidget(),
+                validators=[Optional(), NumberRange(min=1)],
+                description=field["description"],
+            )
+            for name, field in CONN_FIELDS.items()
+        }
+
+    @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
         """Relabelled and hidden fields of the connection form (Airflow 3.2+ reads the provider info)."""
         return {
@@ -89,8 +107,8 @@ class SaturnHook(BaseHook):
         if settings["api_token"]:
             mask_secret(settings["api_token"])
         extras = settings["extras"]
-        timeout = self._timeout if self._timeout is not None else float(extras.get("timeout", 30.0))
-        retry = self._retry or RetryPolicy.from_dict(extras.get("retry"))
+        timeout = self._timeout if self._timeout is not None else float(form_extra(extras, "timeout") or 30.0)
+        retry = self._retry or retry_from_extras(extras)
         return SaturnClient(settings["url"], settings["api_token"], timeout=timeout, retry=retry)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -124,6 +142,23 @@ class SaturnHook(BaseHook):
     create_dask_cluster = _client_operation("create_dask_cluster")
     start_dask_cluster = _client_operation("start_dask_cluster")
     stop_dask_cluster = _client_operation("stop_dask_cluster")
+
+
+def form_extra(extras: dict[str, Any], name: str) -> Any:
+    """A form field's value from a connection's extra, under its plain or its ``extra__saturn__`` name."""
+    value = extras.get(name)
+    if value in (None, ""):
+        value = extras.get(f"extra__saturn__{name}")
+    return None if value in (None, "") else value
+
+
+def retry_from_extras(extras: dict[str, Any]) -> RetryPolicy:
+    """The retry policy of a connection: its ``retry`` object, with the form's ``max_attempts`` on top."""
+    values = dict(extras.get("retry") or {})
+    attempts = form_extra(extras, "max_attempts")
+    if attempts is not None:
+        values["max_attempts"] = attempts
+    return RetryPolicy.from_dict(values)
 
 
 def settings_from_connection(conn: Any) -> dict[str, Any]:

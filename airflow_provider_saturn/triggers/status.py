@@ -44,7 +44,7 @@ class SaturnStatusTrigger(BaseTrigger):
     :param poll_interval: seconds between status reads (Saturn asks for no more than one per 10 s).
     :param strict: fail when the resource heads away from the target (operators); sensors just wait.
     :param stop_on_kill: on Airflow 3.3+, stop the resource when a user kills the deferred task.
-    :param timeout: seconds per HTTP request.
+    :param timeout: seconds per HTTP request (default: the connection's ``timeout``, else 30).
     :param retry: retry policy values (see :class:`~airflow_provider_saturn.client.RetryPolicy`).
     """
 
@@ -59,7 +59,7 @@ class SaturnStatusTrigger(BaseTrigger):
         poll_interval: float = 10.0,
         strict: bool = True,
         stop_on_kill: bool = False,
-        timeout: float = 30.0,
+        timeout: float | None = None,
         retry: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -71,7 +71,7 @@ class SaturnStatusTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.strict = strict
         self.stop_on_kill = stop_on_kill
-        self.timeout = float(timeout)
+        self.timeout = float(timeout) if timeout is not None else None
         self.retry = dict(retry) if retry else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -95,13 +95,16 @@ class SaturnStatusTrigger(BaseTrigger):
     async def _client(self) -> Any:
         from airflow_provider_saturn.client.async_client import shared_async_client
         from airflow_provider_saturn.client.credentials import resolve_credentials
+        from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT
         from airflow_provider_saturn.client.retry import RetryPolicy
-        from airflow_provider_saturn.hooks.saturn import async_connection_settings
+        from airflow_provider_saturn.hooks.saturn import async_connection_settings, form_extra, retry_from_extras
 
         settings = await async_connection_settings(self.saturn_conn_id)
         credentials = resolve_credentials(settings["url"], settings["api_token"])
-        retry = RetryPolicy.from_dict(self.retry or settings["extras"].get("retry"))
-        return shared_async_client(credentials, timeout=self.timeout, retry=retry)
+        extras = settings["extras"]
+        retry = RetryPolicy.from_dict(self.retry) if self.retry else retry_from_extras(extras)
+        timeout = self.timeout or float(form_extra(extras, "timeout") or DEFAULT_TIMEOUT)
+        return shared_async_client(credentials, timeout=timeout, retry=retry)
 
     def _event(self, status: str, last_status: str | None, message: str) -> TriggerEvent:
         return TriggerEvent(

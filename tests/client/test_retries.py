@@ -113,3 +113,41 @@ def test_fault_draws_are_deterministic_under_a_seed() -> None:
     kinds = draws(7)
     assert 20 <= kinds.count("error") <= 60
     assert kinds.count(None) > 100
+
+
+def test_a_server_that_is_down_is_retried_then_reported_clearly() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = SaturnClient(url=f"http://127.0.0.1:{port}", api_token=TOKEN, retry=FAST_RETRY)
+    with pytest.raises(SaturnTransientError) as caught:
+        client.get_status()
+    assert caught.value.status_code is None
+    assert "ConnectionError" in str(caught.value)
+    assert "GET /api/status" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_retry_after_as_an_http_date() -> None:
+    from email.utils import formatdate
+
+    from airflow_provider_saturn.client.responses import parse_retry_after
+
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    in_five_seconds = parse_retry_after(formatdate(time.time() + 5, usegmt=True))
+    assert in_five_seconds is not None
+    assert 3.0 <= in_five_seconds <= 5.0
+
+
+def test_retry_policy_from_connection_extras() -> None:
+    policy = RetryPolicy.from_dict({"max_attempts": "3", "max_wait": 2})
+    assert (policy.max_attempts, policy.max_wait) == (3, 2.0)
+    assert RetryPolicy.from_dict(None) == RetryPolicy()
+    with pytest.raises(ValueError, match="Unknown retry settings"):
+        RetryPolicy.from_dict({"attempts": 3})
+    with pytest.raises(ValueError, match="at least 1"):
+        RetryPolicy(max_attempts=0)

@@ -123,3 +123,13 @@ def test_connection_form_behaviour() -> None:
     assert behaviour["relabeling"] == {"host": "Saturn URL", "password": "API token"}
     assert {"schema", "port", "login"} <= set(behaviour["hidden_fields"])
     assert behaviour["placeholders"]["host"].startswith("https://")
+
+
+@pytest.mark.parametrize("prefix", ["", "extra__saturn__"])
+def test_form_fields_set_timeout_and_attempts(emulator, monkeypatch, prefix: str) -> None:
+    extra = {f"{prefix}timeout": 12, f"{prefix}max_attempts": "2"}
+    conn = {"conn_type": "saturn", "host": emulator.url, "password": TOKEN, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_FORM", json.dumps(conn))
+    client = SaturnHook("saturn_form").get_conn()
+    assert client.timeout == 12
+    assert client.retry_policy.max_attempts == 2
