@@ -5,6 +5,8 @@ It parses every answer into the spec's pydantic models, so this is the spec chec
 
 from __future__ import annotations
 
+from typing import Any
+
 from saturn_api import ApiClient, Configuration
 from saturn_api.api.dask_clusters_api import DaskClustersApi
 from saturn_api.api.info_api import InfoApi
@@ -21,7 +23,7 @@ async def test_generated_client_creates_lists_starts_stops_and_deletes(emulator)
         assert (created.status, created.instance_size) == ("stopped", "large")
         assert [w.name for w in (await workspaces.list()).workspaces] == ["from-saturn-api"]
         assert (await workspaces.start(created.id)).status == "pending"
-        reference = ResourceReference(ResourceByWorkspaceId(workspace_id=created.id))
+        reference: Any = ResourceReference(ResourceByWorkspaceId(workspace_id=created.id))
         cluster = await DaskClustersApi(api).create(DaskClusterCreate(resource=reference, n_workers=2))
         assert (cluster.workspace_id, cluster.n_workers) == (created.id, 2)
         fetched = await workspaces.get(created.id)
