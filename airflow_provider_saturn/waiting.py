@@ -11,9 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnWaitTimeoutError
-from airflow_provider_saturn.client.statuses import decide, error_message_of
+from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
 
-KIND_LABELS = {"jupyter_server": "Jupyter server", "dask_cluster": "Dask cluster"}
 EVENT_KEYS = frozenset({"status", "resource_id", "target_status", "last_status", "message"})
 
 

@@ -18,6 +18,8 @@ STOPPED = "stopped"
 ERROR = "error"
 TARGET_STATUSES = ("running", "stopped", "error")
 
+KIND_LABELS = {"jupyter_server": "Jupyter server", "dask_cluster": "Dask cluster"}
+
 # While heading for a target, these statuses mean "still on the way"; the others, "went elsewhere".
 ON_THE_WAY = {RUNNING: frozenset({"pending"}), STOPPED: frozenset({"stopping"}), ERROR: frozenset()}
 

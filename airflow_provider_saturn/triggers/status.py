@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_saturn.client.statuses import decide, error_message_of
+from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
 from airflow_provider_saturn.compat import AirflowNotFoundException
 
 EVENT_STATUSES = ("success", "error", "timeout")
@@ -120,7 +121,8 @@ class SaturnStatusTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
 
-        label = f"{self.resource_kind.replace('_', ' ')} {self.resource_id}"
+        label = f"{KIND_LABELS.get(self.resource_kind, self.resource_kind)} {self.resource_id}"
+        started = time.time()
         last_status: str | None = None
         last_problem = ""
         try:
@@ -149,9 +151,10 @@ class SaturnStatusTrigger(BaseTrigger):
                     return
             remaining = self.deadline - time.time()
             if remaining <= 0:
+                deadline = datetime.fromtimestamp(self.deadline, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
                 message = (
-                    f"Timed out waiting for Saturn {label} to be {self.target_status!r}; "
-                    f"last status {last_status!r}{last_problem}"
+                    f"Timed out waiting for Saturn {label} to be {self.target_status!r} (deadline {deadline}, "
+                    f"waited {time.time() - started:.0f}s in this triggerer); last status {last_status!r}{last_problem}"
                 )
                 yield self._event("timeout", last_status, message)
                 return
@@ -164,6 +167,10 @@ class SaturnStatusTrigger(BaseTrigger):
         try:
             client = await self._client()
             await client.stop_resource(self.resource_kind, self.resource_id)
-            self.log.info("Stopped Saturn %s %s after the task was killed", self.resource_kind, self.resource_id)
+            self.log.info(
+                "Stopped Saturn %s %s after the task was killed", KIND_LABELS[self.resource_kind], self.resource_id
+            )
         except Exception as error:  # best effort: a kill must not fail on cleanup
-            self.log.warning("Could not stop Saturn %s %s: %s", self.resource_kind, self.resource_id, error)
+            self.log.warning(
+                "Could not stop Saturn %s %s: %s", KIND_LABELS[self.resource_kind], self.resource_id, error
+            )

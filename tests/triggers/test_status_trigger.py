@@ -52,7 +52,7 @@ async def test_success_event(workspace, client) -> None:
         "resource_id": workspace["id"],
         "target_status": "running",
         "last_status": "running",
-        "message": f"Saturn jupyter server {workspace['id']} is running",
+        "message": f"Saturn Jupyter server {workspace['id']} is running",
     }
 
 
