@@ -34,6 +34,15 @@ def airflow_version() -> tuple[int, int]:
     return int(major), int(minor)
 
 
+def xcom_value(*, key: str, ti_key: Any) -> Any:
+    """An XCom value of a task instance, read where the running Airflow keeps them (used by extra links)."""
+    if AIRFLOW_V_3:
+        from airflow.sdk.execution_time.xcom import XCom
+    else:  # Airflow 2.11
+        from airflow.models.xcom import XCom  # type: ignore
+    return XCom.get_value(key=key, ti_key=ti_key)
+
+
 def default_deferrable() -> bool:
     """``[operators] default_deferrable`` from the Airflow configuration."""
     try:
@@ -55,4 +64,5 @@ __all__ = [
     "airflow_version",
     "default_deferrable",
     "mask_secret",
+    "xcom_value",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_saturn.compat import AIRFLOW_V_3, BaseOperatorLink
+from airflow_provider_saturn.compat import AIRFLOW_V_3, BaseOperatorLink, xcom_value
 
 XCOM_PROJECT_ID = "project_id"
 XCOM_JUPYTER_SERVER_ID = "jupyter_server_id"
@@ -23,11 +23,7 @@ class SaturnResourceLink(BaseOperatorLink):
     name = "Open in Saturn Cloud"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
-        if AIRFLOW_V_3:
-            from airflow.sdk.execution_time.xcom import XCom
-        else:  # Airflow 2.11
-            from airflow.models.xcom import XCom  # type: ignore[no-redef]
-        return str(XCom.get_value(key=XCOM_SATURN_URL, ti_key=ti_key) or "")
+        return str(xcom_value(key=XCOM_SATURN_URL, ti_key=ti_key) or "")
 
 
 def push_resource_xcoms(context: Any, *, saturn_url: str, project: dict[str, Any]) -> None:
