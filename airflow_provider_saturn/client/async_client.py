@@ -49,6 +49,7 @@ class AsyncSaturnClient:
     ) -> None:
         self._credentials = credentials
         self.retry_policy = retry or RetryPolicy()
+        self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
         # httpx's pool does work quadratic in its connections on every request, and rescans every queued
         # request whenever a connection frees up. So requests queue here (O(1) per waiter), at most
         # ``max_connections`` are in flight, and they are spread over small pools.
@@ -93,7 +94,7 @@ class AsyncSaturnClient:
 
     async def _request(self, method: str, path: str, resource: str, resource_id: str) -> Any:
         target = RequestTarget(method, path, resource, resource_id)
-        async for attempt in AsyncRetrying(**self.retry_policy.tenacity_kwargs()):
+        async for attempt in AsyncRetrying(**self._retry_settings):
             with attempt:
                 return await self._send(target)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover

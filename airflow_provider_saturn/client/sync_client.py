@@ -53,6 +53,7 @@ class SaturnClient:
         self._credentials: SaturnCredentials = resolve_credentials(url, api_token)
         self.timeout = timeout
         self.retry_policy = retry or RetryPolicy()
+        self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
         self._session = requests.Session()
         self._session.headers.update(client_headers(self._credentials.token))
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
@@ -96,7 +97,7 @@ class SaturnClient:
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """Run ``call`` under the retry policy; the last error is raised as it is once the policy gives up."""
-        for attempt in Retrying(**self.retry_policy.tenacity_kwargs()):
+        for attempt in Retrying(**self._retry_settings):
             with attempt:
                 return call()
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
