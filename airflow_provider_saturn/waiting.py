@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnWaitTimeoutError
+from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnTransientError, SaturnWaitTimeoutError
 from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
 
 EVENT_KEYS = frozenset({"status", "resource_id", "target_status", "last_status", "message"})
@@ -45,19 +45,25 @@ def wait_for_status(
     """Poll ``read`` until the resource is at ``target``; fail at once on ``error``; bounded by ``timeout``."""
     started = time.monotonic()
     deadline = started + timeout
+    last_status, last_problem = None, ""
     while True:
-        resource = read()
-        if check_resource(resource, kind, target, strict=strict):
-            return resource
+        try:
+            resource = read()
+        except SaturnTransientError as error:  # retries spent: poll on until the deadline, as the trigger does
+            last_problem = f"; last error: {error}"
+            if log is not None:
+                log.warning("Could not read Saturn %s %s (%s); polling on", KIND_LABELS[kind], resource_id, error)
+        else:
+            if check_resource(resource, kind, target, strict=strict):
+                return resource
+            last_status = resource.get("status")
+            if log is not None:
+                log.info("Saturn %s %s is %s; waiting for %s", KIND_LABELS[kind], resource_id, last_status, target)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SaturnWaitTimeoutError(
                 f"Timed out after {time.monotonic() - started:.0f}s waiting for Saturn {KIND_LABELS[kind]} "
-                f"{resource_id} to be {target!r}; last status {resource.get('status')!r}"
-            )
-        if log is not None:
-            log.info(
-                "Saturn %s %s is %s; waiting for %s", KIND_LABELS[kind], resource_id, resource.get("status"), target
+                f"{resource_id} to be {target!r}; last status {last_status!r}{last_problem}"
             )
         time.sleep(min(poll_interval, remaining))
 

@@ -43,11 +43,11 @@ class Lifecycle:
     def settle(self, now: float, transition_seconds: float) -> None:
         if self.status in SETTLES_TO and now - self.since >= transition_seconds:
             self.status = SETTLES_TO[self.status]
-            if self.status == "running":
-                self.started_at = _timestamp()
 
     def move(self, status: str, now: float) -> None:
         self.status, self.since, self.message = status, now, None
+        if status == "pending":
+            self.started_at = _timestamp()  # "last started": when the start was asked for
 
 
 @dataclass

@@ -17,7 +17,8 @@ ACTIVE = ("pending", "running")
 
 
 def _started_at(project: dict[str, Any]) -> datetime | None:
-    value = project.get("started_at")
+    """When the server was last started (or, where Saturn has not said, last changed)."""
+    value = project.get("started_at") or project.get("updated_at")
     if not value:
         return None
     try:
@@ -30,9 +31,9 @@ def _started_at(project: dict[str, Any]) -> datetime | None:
 class SaturnStopIdleResourcesOperator(SaturnBaseOperator):
     """Stop running Jupyter servers and Dask clusters that match the filters.
 
-    A Jupyter server is stopped (and with it its Dask cluster) when it has been running longer than
-    ``older_than``. A Dask cluster whose Jupyter server is not running is idle whatever its age, and is
-    stopped on its own.
+    A Jupyter server is stopped (and with it its Dask cluster) when it was started longer ago than
+    ``older_than``; one whose start time Saturn does not give is left alone, unless ``older_than`` is 0.
+    A Dask cluster whose Jupyter server is not running is idle whatever its age, and is stopped on its own.
 
     :param name_pattern: only projects whose name matches this glob (default ``"*"``). Templated.
     :param older_than: only servers started longer ago than this (seconds or ``timedelta``; default 0).
@@ -75,8 +76,8 @@ class SaturnStopIdleResourcesOperator(SaturnBaseOperator):
             cluster_status = (project.get("dask_cluster") or {}).get("status")
             if project.get("status") in ACTIVE:
                 started = _started_at(project)
-                if started is not None and started > cutoff:
-                    continue  # started recently: in use
+                if self.older_than and (started is None or started > cutoff):
+                    continue  # started recently, or no telling when: leave it
                 if not self.report_only:
                     self.hook.stop_jupyter_server(project["jupyter_server_id"])
                 report.append({**entry, "kind": "jupyter_server", "id": project["jupyter_server_id"]})

@@ -65,3 +65,12 @@ def test_dry_run_reports_and_stops_nothing(saturn_connection, client) -> None:
 def test_nothing_to_stop(saturn_connection, client) -> None:
     client.create_project("stopped-one")
     assert run_operator(SaturnStopIdleResourcesOperator(task_id="idle")) == []
+
+
+def test_a_server_that_is_just_starting_is_left_alone(saturn_connection, client) -> None:
+    saturn_connection.state.transition_seconds = 30
+    starting = client.create_project("starting")
+    client.start_jupyter_server(starting["id"])
+    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=timedelta(hours=1)))
+    assert report == []
+    assert client.get_jupyter_server(starting["id"])["status"] == "pending"

@@ -179,3 +179,11 @@ def test_ids_are_templated(project) -> None:
     operator = SaturnStartJupyterOperator(task_id="t", jupyter_server_id="{{ params.pid }}")
     operator.render_template_fields({"params": {"pid": project["id"]}})
     assert operator.jupyter_server_id == project["id"]
+
+
+def test_a_saturn_outage_during_the_wait_is_waited_out(project, saturn_connection) -> None:
+    operator = start_jupyter(project)
+    operator.hook.get_conn().retry_policy  # noqa: B018 - built from the connection: 4 attempts per read
+    saturn_connection.state.transition_seconds = 0.5
+    threading.Timer(0.1, saturn_connection.set_faults, kwargs={"queue": ["error"] * 10}).start()
+    assert run_operator(operator)["status"] == "running"
