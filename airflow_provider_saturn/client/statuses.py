@@ -20,8 +20,10 @@ TARGET_STATUSES = ("running", "stopped", "error")
 
 KIND_LABELS = {"jupyter_server": "Jupyter server", "dask_cluster": "Dask cluster"}
 
-# While heading for a target, these statuses mean "still on the way"; the others, "went elsewhere".
-ON_THE_WAY = {RUNNING: frozenset({"pending"}), STOPPED: frozenset({"stopping"}), ERROR: frozenset()}
+# After asking for a target, these statuses mean the resource was sent the other way (someone stopped what is
+# starting, or started what is stopping). The status it left from is not among them: right after the request
+# Saturn may still show it, so it means "keep waiting".
+TURNED_BACK = {RUNNING: frozenset({"stopping"}), STOPPED: frozenset({"pending"}), ERROR: frozenset()}
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ def decide(status: Any, target: str, *, strict: bool) -> Decision:
     """Whether ``status`` reaches ``target``.
 
     ``error`` fails at once unless it is the target. With ``strict`` (an operator waits for the
-    transition it asked for), a status that heads elsewhere fails too, e.g. ``stopped`` while waiting
+    transition it asked for), a resource sent the other way fails too, e.g. ``stopping`` while waiting
     for ``running``; without it (a sensor watching), anything else means keep waiting.
     """
     if target not in TARGET_STATUSES:
@@ -51,7 +53,7 @@ def decide(status: Any, target: str, *, strict: bool) -> Decision:
         return Decision("success", current)
     if current == ERROR:
         return Decision("failure", current, "the resource went into status 'error'")
-    if strict and current not in ON_THE_WAY[target]:
+    if strict and current in TURNED_BACK[target]:
         return Decision("failure", current, f"the resource is {current!r} while waiting for {target!r}")
     return Decision("wait", current)
 

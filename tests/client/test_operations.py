@@ -162,3 +162,25 @@ def test_older_dask_statuses_are_normalised() -> None:
 
     assert wire.dask_cluster_from_response({"id": "x", "status": "ready"})["status"] == "running"
     assert wire.dask_cluster_from_response({"id": "x", "status": "closed"})["status"] == "stopped"
+
+
+def test_the_wait_decision_table() -> None:
+    from airflow_provider_saturn.client.statuses import decide
+
+    table = [
+        # status, target, strict, outcome
+        ("running", "running", True, "success"),
+        ("pending", "running", True, "wait"),
+        ("stopped", "running", True, "wait"),  # Saturn may not show the start yet
+        ("stopping", "running", True, "failure"),  # sent the other way
+        ("error", "running", True, "failure"),
+        ("error", "running", False, "failure"),
+        ("error", "error", False, "success"),
+        ("stopping", "running", False, "wait"),
+        ("ready", "running", True, "success"),  # older Dask cluster status
+        ("closed", "stopped", True, "success"),
+        ("pending", "stopped", True, "failure"),
+        ("running", "stopped", True, "wait"),
+    ]
+    for status, target, strict, outcome in table:
+        assert decide(status, target, strict=strict).outcome == outcome, (status, target, strict)

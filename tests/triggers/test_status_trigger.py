@@ -70,10 +70,18 @@ async def test_error_is_success_when_it_is_the_target(workspace, client, saturn_
     assert event["status"] == "success"
 
 
-async def test_strict_wait_fails_when_the_resource_heads_elsewhere(workspace) -> None:
-    event = (await first_event(trigger_for(workspace["id"]))).payload  # stopped, never started
+async def test_strict_wait_fails_when_the_resource_is_sent_the_other_way(workspace, client) -> None:
+    client.start_jupyter_server(workspace["id"])
+    client.stop_jupyter_server(workspace["id"])  # someone stops what the operator is starting
+    event = (await first_event(trigger_for(workspace["id"]))).payload
     assert event["status"] == "error"
-    assert "'stopped' while waiting for 'running'" in event["message"]
+    assert "'stopping' while waiting for 'running'" in event["message"]
+
+
+async def test_strict_wait_keeps_waiting_on_the_status_it_left_from(workspace) -> None:
+    # Right after a start Saturn may still say "stopped": that is no failure, only no progress yet.
+    event = (await first_event(trigger_for(workspace["id"], deadline=time.time() + 0.3))).payload
+    assert (event["status"], event["last_status"]) == ("timeout", "stopped")
 
 
 async def test_deadline_passed_gives_a_timeout_event(workspace, client, saturn_connection) -> None:
