@@ -84,6 +84,7 @@ class SaturnState:
         self.lock = threading.RLock()
         self.workspaces: dict[str, WorkspaceRecord] = {}
         self.dask_clusters: dict[str, DaskClusterRecord] = {}
+        self.names: dict[str, str] = {}  # workspace name -> id: names are unique
 
     # ---------------------------------------------------------------- lookups
 
@@ -113,19 +114,22 @@ class SaturnState:
     # ---------------------------------------------------------------- workspaces
 
     def create_workspace(self, name: str, settings: dict[str, Any]) -> WorkspaceRecord:
-        if any(record.name == name for record in self.workspaces.values()):
+        if name in self.names:
             raise EmulatorError(409, f"A workspace named {name!r} already exists")
         now = _timestamp()
         record = WorkspaceRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
         self.workspaces[record.id] = record
+        self.names[name] = record.id
         return record
 
     def update_workspace(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRecord:
         record = self.workspace(workspace_id)
         if "name" in changes and changes["name"] != record.name:
-            if any(other.name == changes["name"] for other in self.workspaces.values()):
+            if changes["name"] in self.names:
                 raise EmulatorError(409, f"A workspace named {changes['name']!r} already exists")
+            del self.names[record.name]
             record.name = changes.pop("name")
+            self.names[record.name] = record.id
         changes.pop("name", None)
         restart_needed = any(
             key != "description" and record.settings.get(key) != value for key, value in changes.items()
@@ -145,6 +149,7 @@ class SaturnState:
         if record.dask_cluster_id:
             self.dask_clusters.pop(record.dask_cluster_id, None)
         del self.workspaces[workspace_id]
+        del self.names[record.name]
 
     def start_workspace(self, workspace_id: str, debug_mode: bool = False) -> WorkspaceRecord:
         record = self.workspace(workspace_id)
@@ -196,4 +201,5 @@ class SaturnState:
 
     def reset(self) -> None:
         self.workspaces.clear()
+        self.names.clear()
         self.dask_clusters.clear()

@@ -128,3 +128,14 @@ def test_page_size_bounds(http) -> None:
     assert http("GET", "/api/workspaces?page_size=0").status_code == 422
     assert http("GET", "/api/workspaces?page_size=1001").status_code == 422
     assert http("GET", "/api/workspaces?page_size=1000").status_code == 200
+
+
+def test_names_are_unique_through_create_rename_and_delete(http) -> None:
+    first, second = _workspace(http, "first"), _workspace(http, "second")
+    assert http("POST", "/api/workspaces", json={"name": "first"}).status_code == 409
+    assert http("PATCH", f"/api/workspaces/{second['id']}", json={"name": "first"}).status_code == 409
+    renamed = http("PATCH", f"/api/workspaces/{second['id']}", json={"name": "renamed"})
+    assert (renamed.status_code, renamed.json()["name"]) == (200, "renamed")
+    assert http("POST", "/api/workspaces", json={"name": "second"}).status_code == 201, "the old name is free"
+    assert http("DELETE", f"/api/workspaces/{first['id']}").status_code == 204
+    assert http("POST", "/api/workspaces", json={"name": "first"}).status_code == 201
