@@ -231,7 +231,8 @@ class SaturnClient:
         """Update a project's settings (any ``create_project`` setting but ``name``).
 
         With ``update_jupyter_server=True`` (the default), a running Jupyter server whose settings changed
-        is stopped, and so is its Dask cluster, so that the next start uses the new settings.
+        (Saturn says ``require_restart``) is stopped, and so is its Dask cluster, so that the next start uses
+        the new settings. Sending the settings it already has stops nothing.
         ``image`` is accepted as the seed README's older name for ``image_uri``.
         """
         if image is not None and image_uri is not None and image != image_uri:
@@ -243,10 +244,11 @@ class SaturnClient:
         body = wire.workspace_body(settings)
         path = Paths.workspace(project_id)
         workspace = self._request("PATCH", path, json=body, resource="project", resource_id=project_id)
-        jupyter_changed = any(settings.get(key) is not None for key in wire.JUPYTER_SETTINGS)
+        # Saturn flags a running server whose settings changed with require_restart; the same values again
+        # change nothing and leave it running.
         if (
             update_jupyter_server
-            and jupyter_changed
+            and workspace.get("require_restart")
             and wire.normalise_status(workspace.get("status")) in ACTIVE_STATUSES
         ):
             log.info("Stopping Jupyter server %s so that it restarts with the new settings", project_id)

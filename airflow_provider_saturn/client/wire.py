@@ -24,9 +24,6 @@ WORKSPACE_FIELDS: dict[str, str] = {
     "jupyter_start_ssh": "start_ssh",
 }
 
-# Settings whose change means a running Jupyter server must restart to take them on.
-JUPYTER_SETTINGS = frozenset(WORKSPACE_FIELDS) - {"name", "description"}
-
 # Older servers report Dask clusters as ``ready`` / ``closed``.
 STATUS_ALIASES = {"ready": "running", "closed": "stopped"}
 

@@ -184,3 +184,11 @@ def test_the_wait_decision_table() -> None:
     ]
     for status, target, strict, outcome in table:
         assert decide(status, target, strict=strict).outcome == outcome, (status, target, strict)
+
+
+def test_updating_a_running_project_to_the_settings_it_has_leaves_it_running(client: SaturnClient) -> None:
+    project = client.create_project("same", jupyter_size="large")
+    client.start_jupyter_server(project["id"])
+    updated = client.update_project(project["id"], jupyter_size="large", description="only words")
+    assert updated["status"] in ("pending", "running")
+    assert updated["require_restart"] is False
