@@ -31,10 +31,11 @@ def _client_operation(name: str) -> Callable[..., Any]:
 class SaturnHook(BaseHook):
     """Talk to Saturn Cloud with the credentials of an Airflow connection of type ``saturn``.
 
-    The connection's host is the Saturn URL and its password the API token. Optional extras:
-    ``timeout`` (seconds per request) and ``retry`` (``{"max_attempts", "max_total_seconds", "initial_wait",
-    "max_wait"}``). When the connection does not exist but ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` are set
-    (inside a Saturn resource), those are used.
+    The connection's host is the Saturn URL and its password the API token. Optional extras (the first two
+    are fields of the connection form): ``timeout`` (seconds per request), ``max_attempts`` (tries per
+    request), and ``retry`` (``{"max_attempts", "max_total_seconds", "initial_wait", "max_wait"}``).
+    When the connection does not exist but ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` are set (inside a
+    Saturn resource), those are used.
 
     :param saturn_conn_id: the Airflow connection id.
     :param timeout: seconds per HTTP request; overrides the connection's ``timeout`` extra.
