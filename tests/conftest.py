@@ -43,7 +43,7 @@ def emulator(emulator_server: SaturnEmulator) -> Iterator[SaturnEmulator]:
         emulator_server.state.transition_seconds = 0.2
     emulator_server.set_faults()
     stats = emulator_server.config.stats
-    stats.requests, stats.by_route, stats.connections = 0, {}, set()
+    stats.requests, stats.by_route, stats.connections, stats.faults = 0, {}, set(), {}
     yield emulator_server
     emulator_server.set_faults()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,22 @@ def test_project_lifecycle(airflow_db, saturn_connection, client: SaturnClient, 
     assert updated["instance_size"] == "large"
     assert updated["description"].startswith("Updated by saturn_project_lifecycle on ")
     assert client.list_projects() == [], "deleted at the end"
+
+
+def test_workspace_before_job_survives_a_flaky_saturn(airflow_db, saturn_connection, client, monkeypatch) -> None:
+    """A quarter of all requests fail (5xx, 429, dropped answers): the run still succeeds, with one project."""
+    import json
+
+    conn = json.loads(os.environ["AIRFLOW_CONN_SATURN_DEFAULT"])
+    conn["extra"]["retry"] = {"max_attempts": 8, "initial_wait": 0.01, "max_wait": 0.05}
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    saturn_connection.set_faults(error_rate=0.15, throttle_rate=0.05, retry_after=0, drop_rate=0.05, seed=7)
+    dag_run = load_dag("saturn_workspace_before_job").test()
+    saturn_connection.set_faults()
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", states(dag_run)
+    (project,) = client.list_projects()
+    assert len(saturn_connection.state.dask_clusters) == 1
+    assert client.get_jupyter_server(project["id"])["status"] == "stopped"
+    faults = saturn_connection.config.stats.faults
+    assert set(faults) == {"error", "throttle", "drop"}, faults
+    assert sum(faults.values()) >= 5, faults

@@ -42,9 +42,15 @@ class EmulatorStats:
     requests: int = 0
     by_route: dict[str, int] = field(default_factory=dict)
     connections: set[tuple[str, int]] = field(default_factory=set)
+    faults: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "by_route": dict(self.by_route), "connections": len(self.connections)}
+        return {
+            "requests": self.requests,
+            "by_route": dict(self.by_route),
+            "connections": len(self.connections),
+            "faults": dict(self.faults),
+        }
 
 
 @dataclass
@@ -254,6 +260,7 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
             config.stats.requests = 0
             config.stats.by_route.clear()
             config.stats.connections.clear()
+            config.stats.faults.clear()
         return JSONResponse(config.stats.as_dict())
 
     async def seed(request: Request) -> Response:
@@ -302,6 +309,8 @@ def _with_faults_and_stats(app: ASGIApp, config: EmulatorConfig) -> ASGIApp:
             stats.connections.add(tuple(scope["client"]))
         settings = config.faults.settings
         fault = config.faults.next_fault()  # drawn on arrival, so that the order of arrival decides
+        if fault:
+            stats.faults[fault] = stats.faults.get(fault, 0) + 1
         if settings.latency:
             await asyncio.sleep(settings.latency)
         if fault == "error":
