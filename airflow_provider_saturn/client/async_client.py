@@ -20,14 +20,11 @@ from airflow_provider_saturn.client.credentials import SaturnCredentials
 from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, client_headers
 from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
 from airflow_provider_saturn.client.retry import RetryPolicy
-from airflow_provider_saturn.client.wire import Paths
 
 MAX_CONNECTIONS = 64
 CONNECTIONS_PER_POOL = 8
 # Longer than a poll interval, so that a wait finds its pooled connection still open at its next poll.
 KEEPALIVE_SECONDS = 30.0
-
-RESOURCE_KINDS = ("jupyter_server", "dask_cluster")
 
 
 class AsyncSaturnClient:
@@ -108,13 +105,9 @@ class AsyncSaturnClient:
         return await self._call(kind, "POST", resource_id, "stop")
 
     async def _call(self, kind: str, method: str, resource_id: str, action: str = "") -> dict[str, Any]:
-        if kind == "jupyter_server":
-            body = await self._request(method, Paths.workspace(resource_id, action), "jupyter server", resource_id)
-            return wire.jupyter_server_from_workspace(body)
-        if kind == "dask_cluster":
-            body = await self._request(method, Paths.dask_cluster(resource_id, action), "dask cluster", resource_id)
-            return wire.dask_cluster_from_response(body)
-        raise ValueError(f"resource kind must be one of {list(RESOURCE_KINDS)}, not {kind!r}")
+        resource = wire.resource_wire(kind)
+        answer = await self._request(method, resource.path(resource_id, action), resource.label, resource_id)
+        return resource.normalise(answer)
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncSaturnClient]] = (

@@ -284,39 +284,48 @@ class SaturnClient:
 
     def get_jupyter_server(self, jupyter_server_id: str) -> dict[str, Any]:
         """A Jupyter server (a generation-2 workspace): ``id``, ``status``, ``dask_cluster_id`` and the rest."""
-        return self._jupyter_call("GET", jupyter_server_id)
+        return self._resource_call("jupyter_server", "GET", jupyter_server_id)
 
     def start_jupyter_server(self, jupyter_server_id: str, debug_mode: bool = False) -> dict[str, Any]:
         """Ask Saturn to start a Jupyter server; returns at once (status ``pending``)."""
-        return self._jupyter_call("POST", jupyter_server_id, "start", {"debug_mode": True} if debug_mode else None)
+        body = {"debug_mode": True} if debug_mode else None
+        return self._resource_call("jupyter_server", "POST", jupyter_server_id, "start", body)
 
     def stop_jupyter_server(self, jupyter_server_id: str) -> dict[str, Any]:
         """Ask Saturn to stop a Jupyter server and its Dask cluster; returns at once (``stopping``)."""
-        return self._jupyter_call("POST", jupyter_server_id, "stop")
-
-    def _jupyter_call(self, method: str, server_id: str, action: str = "", body: Any = None) -> dict[str, Any]:
-        path = Paths.workspace(server_id, action)
-        workspace = self._request(method, path, json=body, resource="jupyter server", resource_id=server_id)
-        return wire.jupyter_server_from_workspace(workspace)
+        return self._resource_call("jupyter_server", "POST", jupyter_server_id, "stop")
 
     # ------------------------------------------------------------------ Dask clusters
 
     def get_dask_cluster(self, dask_cluster_id: str) -> dict[str, Any]:
         """A Dask cluster: ``id``, ``status`` and the rest."""
-        return self._dask_call("GET", dask_cluster_id)
+        return self._resource_call("dask_cluster", "GET", dask_cluster_id)
 
     def start_dask_cluster(self, dask_cluster_id: str) -> dict[str, Any]:
         """Ask Saturn to start a Dask cluster; returns at once (status ``pending``)."""
-        return self._dask_call("POST", dask_cluster_id, "start")
+        return self._resource_call("dask_cluster", "POST", dask_cluster_id, "start")
 
     def stop_dask_cluster(self, dask_cluster_id: str) -> dict[str, Any]:
         """Ask Saturn to stop a Dask cluster; returns at once (status ``stopping``)."""
-        return self._dask_call("POST", dask_cluster_id, "stop")
+        return self._resource_call("dask_cluster", "POST", dask_cluster_id, "stop")
 
-    def _dask_call(self, method: str, cluster_id: str, action: str = "") -> dict[str, Any]:
-        path = Paths.dask_cluster(cluster_id, action)
-        cluster = self._request(method, path, resource="dask cluster", resource_id=cluster_id)
-        return wire.dask_cluster_from_response(cluster)
+    # ------------------------------------------------------------------ either kind, as waits need
+
+    def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
+        """A Jupyter server (``kind="jupyter_server"``) or Dask cluster (``"dask_cluster"``) by id."""
+        return self._resource_call(kind, "GET", resource_id)
+
+    def stop_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
+        """Ask Saturn to stop a Jupyter server or Dask cluster."""
+        return self._resource_call(kind, "POST", resource_id, "stop")
+
+    def _resource_call(
+        self, kind: str, method: str, resource_id: str, action: str = "", body: Any = None
+    ) -> dict[str, Any]:
+        resource = wire.resource_wire(kind)
+        path = resource.path(resource_id, action)
+        answer = self._request(method, path, json=body, resource=resource.label, resource_id=resource_id)
+        return resource.normalise(answer)
 
     def create_dask_cluster(
         self,

@@ -8,6 +8,8 @@ cluster dict ``id`` and ``status``. All other fields the server sent pass throug
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 # Seed argument -> generation-2 field of a workspace.
@@ -129,3 +131,25 @@ def error_message(payload: Any, fallback: str) -> str:
         if message:
             return str(message)
     return fallback
+
+
+@dataclass(frozen=True)
+class ResourceWire:
+    """How one kind of resource is addressed and read back: the one table both clients dispatch on."""
+
+    label: str  # for error messages
+    path: Callable[..., str]  # (id, action="") -> API path
+    normalise: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+RESOURCES: dict[str, ResourceWire] = {
+    "jupyter_server": ResourceWire("jupyter server", Paths.workspace, jupyter_server_from_workspace),
+    "dask_cluster": ResourceWire("dask cluster", Paths.dask_cluster, dask_cluster_from_response),
+}
+
+
+def resource_wire(kind: str) -> ResourceWire:
+    """The wire of ``"jupyter_server"`` or ``"dask_cluster"``."""
+    if kind not in RESOURCES:
+        raise ValueError(f"resource kind must be one of {list(RESOURCES)}, not {kind!r}")
+    return RESOURCES[kind]

@@ -143,6 +143,8 @@ class SaturnHook(BaseHook):
     create_dask_cluster = _client_operation("create_dask_cluster")
     start_dask_cluster = _client_operation("start_dask_cluster")
     stop_dask_cluster = _client_operation("stop_dask_cluster")
+    get_resource = _client_operation("get_resource")
+    stop_resource = _client_operation("stop_resource")
 
 
 def form_extra(extras: dict[str, Any], name: str) -> Any:

@@ -73,11 +73,6 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._waiting_on: tuple[str, str] | None = None
 
-    def read_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
-        if kind == "jupyter_server":
-            return self.hook.get_jupyter_server(resource_id)
-        return self.hook.get_dask_cluster(resource_id)
-
     def start_and_wait(
         self, resource_id: str, current: dict[str, Any], start: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
@@ -130,7 +125,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         self._waiting_on = (kind, resource_id) if started_here else None
         try:
             return wait_for_status(
-                lambda: self.read_resource(kind, resource_id),
+                lambda: self.hook.get_resource(kind, resource_id),
                 kind=kind,
                 resource_id=resource_id,
                 target=target,
@@ -157,7 +152,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         resource_id = wait.get("resource_id") or self.expected_resource_id()
         accepted = check_event(event, resource_id=resource_id, target=target)
         self.log.info("%s", accepted["message"])
-        return self.read_resource(kind, resource_id)
+        return self.hook.get_resource(kind, resource_id)
 
     def on_kill(self) -> None:
         """A start killed while waiting stops what it started: best effort, logged, never raises."""
@@ -165,10 +160,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             return
         kind, resource_id = self._waiting_on
         try:
-            if kind == "jupyter_server":
-                self.hook.stop_jupyter_server(resource_id)
-            else:
-                self.hook.stop_dask_cluster(resource_id)
+            self.hook.stop_resource(kind, resource_id)
             self.log.info("Stopped Saturn %s %s, started by this killed task", KIND_LABELS[kind], resource_id)
         except Exception as error:
             self.log.warning("Could not stop Saturn %s %s: %s", KIND_LABELS[kind], resource_id, error)

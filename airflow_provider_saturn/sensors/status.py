@@ -55,13 +55,8 @@ class _SaturnStatusSensor(BaseSensorOperator):
 
         return SaturnHook(saturn_conn_id=self.saturn_conn_id)
 
-    def read_resource(self) -> dict[str, Any]:
-        if self.kind == "jupyter_server":
-            return self.hook.get_jupyter_server(self.resource_id)
-        return self.hook.get_dask_cluster(self.resource_id)
-
     def poke(self, context: Context) -> bool:
-        resource = self.read_resource()
+        resource = self.hook.get_resource(self.kind, self.resource_id)
         self.log.info("Saturn %s %s is %s", self.kind, self.resource_id, resource.get("status"))
         return check_resource(resource, self.kind, self.target_status, strict=False)
 

@@ -192,3 +192,16 @@ def test_updating_a_running_project_to_the_settings_it_has_leaves_it_running(cli
     updated = client.update_project(project["id"], jupyter_size="large", description="only words")
     assert updated["status"] in ("pending", "running")
     assert updated["require_restart"] is False
+
+
+def test_either_kind_through_get_resource_and_stop_resource(client: SaturnClient) -> None:
+    project = client.create_project("either")
+    cluster = client.create_dask_cluster(project["id"])
+    client.start_jupyter_server(project["id"])
+    client.start_dask_cluster(cluster["id"])
+    assert client.get_resource("jupyter_server", project["id"]) == client.get_jupyter_server(project["id"])
+    assert client.get_resource("dask_cluster", cluster["id"])["id"] == cluster["id"]
+    assert client.stop_resource("dask_cluster", cluster["id"])["status"] == "stopping"
+    assert client.stop_resource("jupyter_server", project["id"])["status"] == "stopping"
+    with pytest.raises(ValueError, match="resource kind must be one of"):
+        client.get_resource("deployment", project["id"])

@@ -24,6 +24,8 @@ SEED_OPERATIONS = [
     "stop_dask_cluster",
     "get_dask_cluster",
     "create_dask_cluster",
+    "get_resource",
+    "stop_resource",
 ]
 
 
