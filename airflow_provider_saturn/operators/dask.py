@@ -32,18 +32,18 @@ class _SaturnDaskClusterOperator(SaturnWaitingOperator):
             return self.dask_cluster_id
         return str(self.hook.get_project(self.project_id)["dask_cluster_id"])
 
-    def resolve(self, context: Context) -> str:
-        """The cluster id; pushes the project's ids and UI URL when the project is known."""
+    def current_cluster(self, context: Context) -> dict[str, Any]:
+        """The cluster as it is now; its project's ids and UI URL are pushed to XCom before any wait."""
         if self.project_id:
             project = self.hook.get_project(self.project_id)
             if not project["dask_cluster_id"]:
                 raise ValueError(f"Saturn project {self.project_id} has no Dask cluster")
             self.push_project(context, project)
-            return str(project["dask_cluster_id"])
-        cluster = self.hook.get_dask_cluster(self.dask_cluster_id)
+            return self.hook.get_dask_cluster(project["dask_cluster_id"])
+        cluster: dict[str, Any] = self.hook.get_dask_cluster(self.dask_cluster_id)
         if cluster.get("workspace_id"):
             self.push_project(context, self.hook.get_project(cluster["workspace_id"]))
-        return str(self.dask_cluster_id)
+        return cluster
 
 
 class SaturnStartDaskClusterOperator(_SaturnDaskClusterOperator):
@@ -59,9 +59,8 @@ class SaturnStartDaskClusterOperator(_SaturnDaskClusterOperator):
     target_status = "running"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        cluster_id = self.resolve(context)
-        cluster = self.hook.get_dask_cluster(cluster_id)
-        return self.start_and_wait(cluster_id, cluster, partial(self.hook.start_dask_cluster, cluster_id))
+        cluster = self.current_cluster(context)
+        return self.start_and_wait(cluster["id"], cluster, partial(self.hook.start_dask_cluster, cluster["id"]))
 
 
 class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):
@@ -74,6 +73,5 @@ class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):
     target_status = "stopped"
 
     def execute(self, context: Context) -> dict[str, Any]:
-        cluster_id = self.resolve(context)
-        cluster = self.hook.get_dask_cluster(cluster_id)
-        return self.stop_and_wait(cluster_id, cluster, partial(self.hook.stop_dask_cluster, cluster_id))
+        cluster = self.current_cluster(context)
+        return self.stop_and_wait(cluster["id"], cluster, partial(self.hook.stop_dask_cluster, cluster["id"]))

@@ -187,3 +187,9 @@ def test_a_saturn_outage_during_the_wait_is_waited_out(project, saturn_connectio
     saturn_connection.state.transition_seconds = 0.5
     threading.Timer(0.1, saturn_connection.set_faults, kwargs={"queue": ["error"] * 10}).start()
     assert run_operator(operator)["status"] == "running"
+
+
+def test_stopping_a_stopped_cluster_by_id_reads_it_once(project, saturn_connection) -> None:
+    operator = SaturnStopDaskClusterOperator(task_id="t", dask_cluster_id=project["dask_cluster_id"], **FAST)
+    assert run_operator(operator)["status"] == "stopped"
+    assert requests_to(saturn_connection, "GET /api/dask_clusters/{id}") == 1
