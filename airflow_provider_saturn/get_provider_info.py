@@ -10,6 +10,7 @@ from typing import Any
 from airflow_provider_saturn import __version__
 
 CONNECTION_TYPE = "saturn"
+DEFAULT_CONN_ID = "saturn_default"
 HOOK_CLASS_NAME = "airflow_provider_saturn.hooks.saturn.SaturnHook"
 
 # The connection form, declared once and served two ways: as provider info on Airflow 3.2+

@@ -34,10 +34,6 @@ class Decision:
     status: str | None
     reason: str = ""
 
-    @property
-    def done(self) -> bool:
-        return self.outcome != "wait"
-
 
 def decide(status: Any, target: str, *, strict: bool) -> Decision:
     """Whether ``status`` reaches ``target``.

@@ -12,7 +12,13 @@ from typing import Any
 from airflow_provider_saturn.client import RetryPolicy, SaturnClient, SaturnError
 from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, URL_ENV_VARS
 from airflow_provider_saturn.compat import AirflowNotFoundException, BaseHook, mask_secret
-from airflow_provider_saturn.get_provider_info import CONN_FIELDS, HIDDEN_FIELDS, PLACEHOLDERS, RELABELING
+from airflow_provider_saturn.get_provider_info import (
+    CONN_FIELDS,
+    DEFAULT_CONN_ID,
+    HIDDEN_FIELDS,
+    PLACEHOLDERS,
+    RELABELING,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +49,7 @@ class SaturnHook(BaseHook):
     """
 
     conn_name_attr = "saturn_conn_id"
-    default_conn_name = "saturn_default"
+    default_conn_name = DEFAULT_CONN_ID
     conn_type = "saturn"
     hook_name = "Saturn Cloud"
 

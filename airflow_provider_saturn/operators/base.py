@@ -5,21 +5,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.compat import BaseOperator, default_deferrable
+from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
 from airflow_provider_saturn.waiting import KIND_LABELS, check_event, check_resource, seconds, wait_for_status
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
-    from airflow_provider_saturn.hooks.saturn import SaturnHook
-
-DEFAULT_CONN_ID = "saturn_default"
 
 
-class SaturnBaseOperator(BaseOperator):
+class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
     """Base of the Saturn operators: the connection, the hook, the extra link and the XCom pushes.
 
     :param saturn_conn_id: the Airflow connection of type ``saturn`` (inside Saturn, the environment).
@@ -31,12 +29,6 @@ class SaturnBaseOperator(BaseOperator):
     def __init__(self, *, saturn_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.saturn_conn_id = saturn_conn_id
-
-    @cached_property
-    def hook(self) -> SaturnHook:
-        from airflow_provider_saturn.hooks.saturn import SaturnHook
-
-        return SaturnHook(saturn_conn_id=self.saturn_conn_id)
 
     def push_project(self, context: Context, project: dict[str, Any]) -> None:
         """XCom the project's ids and Saturn UI URL (before any wait)."""

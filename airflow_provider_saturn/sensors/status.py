@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.statuses import TARGET_STATUSES
 from airflow_provider_saturn.compat import BaseSensorOperator, default_deferrable
+from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.waiting import check_event, check_resource
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
-    from airflow_provider_saturn.hooks.saturn import SaturnHook
 
 
-class _SaturnStatusSensor(BaseSensorOperator):
+class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
     """Pokes a resource's status until it is ``target_status``; ``error`` fails at once unless it is the target.
 
     :param target_status: ``"running"`` (default), ``"stopped"`` or ``"error"``. Templated.
@@ -33,7 +33,7 @@ class _SaturnStatusSensor(BaseSensorOperator):
         self,
         *,
         target_status: str = "running",
-        saturn_conn_id: str = "saturn_default",
+        saturn_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
         **kwargs: Any,
     ) -> None:
@@ -48,12 +48,6 @@ class _SaturnStatusSensor(BaseSensorOperator):
     @property
     def resource_id(self) -> str:
         return str(getattr(self, self.id_field))
-
-    @cached_property
-    def hook(self) -> SaturnHook:
-        from airflow_provider_saturn.hooks.saturn import SaturnHook
-
-        return SaturnHook(saturn_conn_id=self.saturn_conn_id)
 
     def poke(self, context: Context) -> bool:
         resource = self.hook.get_resource(self.kind, self.resource_id)

@@ -16,9 +16,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
 from airflow_provider_saturn.compat import AirflowNotFoundException
-
-EVENT_STATUSES = ("success", "error", "timeout")
-DEFAULT_CONN_ID = "saturn_default"
+from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 
 
 def wait_event(
