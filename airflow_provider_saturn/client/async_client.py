@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import ssl
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -17,21 +18,25 @@ from tenacity import AsyncRetrying
 
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials
-from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, client_headers
-from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
+from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, checked_timeout, client_headers
+from airflow_provider_saturn.client.responses import Expect, RequestTarget, decode, exchange_failure
 from airflow_provider_saturn.client.retry import RetryPolicy
 
 MAX_CONNECTIONS = 64
 CONNECTIONS_PER_POOL = 8
 # Longer than a poll interval, so that a wait finds its pooled connection still open at its next poll.
 KEEPALIVE_SECONDS = 30.0
+# Failures of an exchange that another attempt may not meet. (UnsupportedProtocol, a TransportError too, is
+# a set-up problem that cannot happen here: the Saturn URL is always http or https.)
+TRANSIENT_HTTPX_ERRORS = (httpx.TransportError, httpx.DecodingError)
 
 
 class AsyncSaturnClient:
     """Async reads of Jupyter servers and Dask clusters (and their stops), under the same retry policy.
 
     :param credentials: the Saturn URL and token.
-    :param timeout: seconds per HTTP request (waiting for a free pooled connection is not counted).
+    :param timeout: seconds that each HTTP attempt may take as a whole (waiting for a free pooled connection
+        is not counted).
     :param retry: the retry policy for dropped connections, timeouts, 429 and 5xx.
     :param max_connections: the most TCP connections this client keeps open at once.
     """
@@ -45,6 +50,7 @@ class AsyncSaturnClient:
         max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self._credentials = credentials
+        self.timeout = checked_timeout(timeout)
         self.retry_policy = retry or RetryPolicy()
         self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
         # httpx's pool does work quadratic in its connections on every request, and rescans every queued
@@ -54,15 +60,15 @@ class AsyncSaturnClient:
         shards = max(1, max_connections // CONNECTIONS_PER_POOL)
         per_pool = max(1, max_connections // shards)
         tls = ssl.create_default_context()  # one for all pools: loading the CA bundle is the slow part
-        self._pools = [self._new_pool(per_pool, timeout, tls) for _ in range(shards)]
+        self._pools = [self._new_pool(per_pool, tls) for _ in range(shards)]
         self._next_pool = itertools.cycle(self._pools)
 
-    def _new_pool(self, connections: int, timeout: float, tls: ssl.SSLContext) -> httpx.AsyncClient:
+    def _new_pool(self, connections: int, tls: ssl.SSLContext) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             verify=tls,
             base_url=self._credentials.url + "/",
             headers=client_headers(self._credentials.token),
-            timeout=httpx.Timeout(timeout, pool=None),
+            timeout=httpx.Timeout(self.timeout, pool=None),
             limits=httpx.Limits(
                 max_connections=connections,
                 max_keepalive_connections=connections,
@@ -81,19 +87,63 @@ class AsyncSaturnClient:
         for pool in self._pools:
             await pool.aclose()
 
-    async def _send(self, target: RequestTarget) -> Any:
-        try:
-            async with self._slots:
-                response = await next(self._next_pool).request(target.method, target.path.lstrip("/"))
-        except httpx.TransportError as error:  # connect/read errors, timeouts, dropped connections
-            raise transport_error(target, error) from None
-        return decode(target, response.status_code, response.content, response.reason_phrase, response.headers)
+    async def _send(
+        self,
+        target: RequestTarget,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        expect: Expect = "object",
+        shape: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
+        """One HTTP exchange, no retry, bounded as a whole by ``timeout`` (the wait for a pool slot aside).
 
-    async def _request(self, method: str, path: str, resource: str, resource_id: str) -> Any:
+        Redirects are never followed. Every failure is a :class:`SaturnError`.
+        """
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response = await next(self._next_pool).request(
+                        target.method, target.path.lstrip("/"), json=json, params=params
+                    )
+            except (TimeoutError, httpx.HTTPError, httpx.InvalidURL) as error:
+                raise exchange_failure(
+                    target,
+                    error,
+                    timed_out=isinstance(error, TimeoutError | httpx.TimeoutException),
+                    transient=isinstance(error, TRANSIENT_HTTPX_ERRORS)
+                    and not isinstance(error, httpx.UnsupportedProtocol),
+                    timeout=self.timeout,
+                    url=self.url,
+                    scheme_assumed=self._credentials.scheme_assumed,
+                ) from None
+        return decode(
+            target,
+            response.status_code,
+            response.content,
+            response.reason_phrase,
+            response.headers,
+            expect=expect,
+            shape=shape,
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        resource: str,
+        resource_id: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        expect: Expect = "object",
+        shape: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
+        """One request under the retry policy; a bad answer found by ``shape`` is retried like any transient."""
         target = RequestTarget(method, path, resource, resource_id)
         async for attempt in AsyncRetrying(**self._retry_settings):
             with attempt:
-                return await self._send(target)
+                return await self._send(target, json=json, params=params, expect=expect, shape=shape)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
@@ -106,8 +156,8 @@ class AsyncSaturnClient:
 
     async def _call(self, kind: str, method: str, resource_id: str, action: str = "") -> dict[str, Any]:
         resource = wire.resource_wire(kind)
-        answer = await self._request(method, resource.path(resource_id, action), resource.label, resource_id)
-        return resource.normalise(answer)
+        path = resource.path(resource_id, action)
+        return await self._request(method, path, resource.label, resource_id, shape=resource.normalise)
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncSaturnClient]] = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from airflow_provider_saturn import __version__
 
 DEFAULT_TIMEOUT = 30.0
@@ -16,3 +18,10 @@ def client_headers(token: str) -> dict[str, str]:
         "X-Saturn-Client-Version": __version__,
         "Accept": "application/json",
     }
+
+
+def checked_timeout(timeout: object) -> float:
+    """A request timeout in seconds: a finite number above zero, else ``ValueError``."""
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+    return float(timeout)

@@ -15,6 +15,22 @@ class SaturnInvalidOptionError(SaturnError, ValueError):
     """An argument is not one of the values Saturn accepts; raised before any request is sent."""
 
 
+class SaturnInvalidIdError(SaturnInvalidOptionError):
+    """An id (or a name that goes into a URL path) that cannot be one path segment; no request was sent.
+
+    :param argument: the argument that held it, e.g. ``jupyter_server_id``.
+    :param value: the value refused.
+    :param problem: what is wrong with it.
+    """
+
+    def __init__(self, argument: str, value: object, problem: str) -> None:
+        self.argument = argument
+        self.value = value
+        self.problem = problem
+        shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+        super().__init__(f"{argument}={shown} is not a usable Saturn id: {problem}. Nothing was sent to Saturn.")
+
+
 class SaturnAPIError(SaturnError):
     """Saturn answered with an error status.
 
@@ -81,6 +97,28 @@ class SaturnConflictError(SaturnAPIError):
 
 class SaturnTransientError(SaturnAPIError):
     """A failure worth retrying: a dropped connection, a timeout, 429 or a 5xx."""
+
+
+class SaturnBadResponseError(SaturnTransientError):
+    """Saturn (or a proxy in front of it) answered with a body that is not what the API promises.
+
+    Transient: a proxy that answers once with an empty page usually answers right the next time.
+    """
+
+
+class SaturnRedirectError(SaturnAPIError, SaturnConfigError):
+    """Saturn answered with a redirect (3xx). Never followed: it means the Saturn URL is wrong.
+
+    :param location: where the redirect pointed, without any query string or credentials.
+    """
+
+    def __init__(self, message: str, *, location: str = "", **kwargs: object) -> None:
+        self.location = location
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class SaturnPagingError(SaturnAPIError):
+    """A paginated list did not end: a page key came back twice, or the page or time limit was reached."""
 
 
 class SaturnResourceError(SaturnError):

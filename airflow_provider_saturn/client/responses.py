@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
+import ssl
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from airflow_provider_saturn.client.errors import (
     SaturnAPIError,
     SaturnAuthError,
+    SaturnBadResponseError,
+    SaturnConfigError,
     SaturnConflictError,
+    SaturnError,
     SaturnNotFoundError,
+    SaturnRedirectError,
     SaturnTransientError,
 )
-from airflow_provider_saturn.client.retry import RETRYABLE_STATUS_CODES
-from airflow_provider_saturn.client.wire import error_message
+from airflow_provider_saturn.client.retry import is_retryable_status
+from airflow_provider_saturn.client.wire import error_message, shorten
+
+# What a call expects of a successful answer: a JSON object (every read and action), or nothing (a delete).
+Expect = Literal["object", "nothing"]
 
 
 class RequestTarget:
@@ -36,9 +46,11 @@ def parse_retry_after(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(float(value), 0.0)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return None if math.isnan(seconds) else max(seconds, 0.0)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -62,34 +74,170 @@ def error_for(
         return SaturnNotFoundError(message, resource=target.resource, resource_id=target.resource_id, **common)
     if status_code == 409:
         return SaturnConflictError(message, **common)
-    if status_code in RETRYABLE_STATUS_CODES:
+    if is_retryable_status(status_code):
         retry_after = parse_retry_after(headers.get("Retry-After"))
         return SaturnTransientError(message, retry_after=retry_after, **common)
     return SaturnAPIError(message, **common)
 
 
-def transport_error(target: RequestTarget, error: BaseException) -> SaturnTransientError:
-    """A dropped connection or a timeout, as a retryable error that names no URL credentials."""
-    return SaturnTransientError(f"{type(error).__name__}: {error}", method=target.method, path=target.path)
+def redirect_error(target: RequestTarget, status_code: int, location: str | None) -> SaturnRedirectError:
+    """A 3xx is never followed (the token must not go elsewhere): it says the Saturn URL is off."""
+    where = safe_location(location)
+    return SaturnRedirectError(
+        f"Saturn answered with a redirect to {where}: is the Saturn URL right (http vs https, host, path "
+        "prefix)? Redirects are not followed, so the API token is never sent anywhere else.",
+        location=where,
+        status_code=status_code,
+        method=target.method,
+        path=target.path,
+    )
 
 
+def safe_location(location: str | None) -> str:
+    """A redirect target fit for a message: no credentials, query or fragment, bounded in length."""
+    if not location:
+        return "nowhere (no Location header)"
+    try:
+        parts = urlsplit(location.strip())
+        netloc = parts.netloc.rpartition("@")[2]
+        shown = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    except ValueError:
+        shown = "an unreadable location"
+    return shorten(shown, 200)
+
+
+_NOTHING = object()  # an empty body
 _NOT_JSON = object()
 
 
 def _json(content: bytes) -> Any:
+    if not content.strip():
+        return _NOTHING
     try:
         return json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
         return _NOT_JSON
 
 
-def decode(target: RequestTarget, status_code: int, content: bytes, reason: str, headers: Mapping[str, str]) -> Any:
-    """The JSON body of an answer (``None`` when empty), or the exception for an error status."""
-    payload = _json(content) if content else None
-    if status_code >= 400:
-        raise error_for(target, status_code, None if payload is _NOT_JSON else payload, reason, headers)
+def _describe(payload: Any, headers: Mapping[str, str]) -> str:
+    if payload is _NOTHING:
+        return "an empty body"
     if payload is _NOT_JSON:
-        raise SaturnTransientError(
-            "Saturn answered with a body that is not JSON", method=target.method, path=target.path
+        content_type = shorten(headers.get("Content-Type") or "no Content-Type", 80)
+        hint = " (a proxy or login page in front of Saturn?)" if "html" in content_type.lower() else ""
+        return f"a body that is not JSON ({content_type}){hint}"
+    kinds = {type(None): "JSON null", list: "a JSON list", str: "a JSON string", bool: "a JSON boolean"}
+    return kinds.get(type(payload), "a JSON number")
+
+
+def decode(
+    target: RequestTarget,
+    status_code: int,
+    content: bytes,
+    reason: str,
+    headers: Mapping[str, str],
+    *,
+    expect: Expect = "object",
+    shape: Callable[[dict[str, Any]], Any] | None = None,
+) -> Any:
+    """The JSON object of a successful answer (``None`` when ``expect="nothing"``), or the exception to raise.
+
+    A 3xx is a :class:`SaturnRedirectError`; an error status its :class:`SaturnAPIError`; a success whose body
+    is not a JSON object (empty, ``null``, a list, HTML from a proxy) a :class:`SaturnBadResponseError`,
+    which is transient: retried, and polled through by waits. ``shape`` (a normaliser, a page walk) turns
+    the object into what the caller returns; the bad answers it finds are reported against this request.
+    """
+    if 300 <= status_code < 400:
+        raise redirect_error(target, status_code, headers.get("Location"))
+    payload = _json(content)
+    if status_code >= 400 or status_code < 200:
+        raise error_for(target, status_code, payload if isinstance(payload, dict) else None, reason, headers)
+    if expect == "nothing":
+        return None
+    if isinstance(payload, dict):
+        if shape is None:
+            return payload
+        try:
+            return shape(payload)
+        except SaturnBadResponseError as error:
+            raise SaturnBadResponseError(
+                error.message, status_code=status_code, method=target.method, path=target.path
+            ) from None
+    raise SaturnBadResponseError(
+        f"Saturn answered with {_describe(payload, headers)} where a JSON object was expected",
+        status_code=status_code,
+        method=target.method,
+        path=target.path,
+    )
+
+
+def transport_error(
+    target: RequestTarget, error: BaseException, *, timed_out: bool = False, timeout: float | None = None
+) -> SaturnTransientError:
+    """A dropped connection or a timeout, as a retryable error that names no URL credentials."""
+    if timed_out:
+        detail = f"no complete answer within the request timeout of {timeout:g}s"
+    else:
+        detail = f"{type(error).__name__}: {error}"
+    return SaturnTransientError(shorten(detail, 500), method=target.method, path=target.path)
+
+
+# TLS failures that a retry can cure: the peer hung up mid-handshake. Every other one is set-up.
+_TRANSIENT_TLS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+
+
+def tls_failure(error: BaseException) -> ssl.SSLError | None:
+    """The ``ssl.SSLError`` behind an HTTP library's error when it is a set-up problem, else ``None``.
+
+    Looks through causes, contexts, urllib3's ``reason`` and exception arguments, a few levels deep.
+    """
+    pending: list[tuple[object, int]] = [(error, 0)]
+    seen: set[int] = set()
+    while pending:
+        current, depth = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen or depth > 6:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return None if isinstance(current, _TRANSIENT_TLS) else current
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None), *current.args]
+        pending.extend((item, depth + 1) for item in linked)
+    return None
+
+
+def tls_config_error(url: str, problem: ssl.SSLError, *, scheme_assumed: bool) -> SaturnConfigError:
+    """A TLS failure as the set-up problem it is: usually http vs https, or a certificate."""
+    reason = shorten(getattr(problem, "reason", None) or str(problem), 200)
+    hint = "Is the Saturn URL right: http or https?"
+    if scheme_assumed:
+        hint += (
+            " The URL gave no scheme, so https was assumed: write it with http:// or https:// "
+            "(in a connection URI, add ?scheme=http)."
         )
-    return payload
+    return SaturnConfigError(f"Could not speak TLS with {url} ({reason}). {hint}")
+
+
+def exchange_failure(
+    target: RequestTarget,
+    error: BaseException,
+    *,
+    timed_out: bool,
+    transient: bool,
+    timeout: float,
+    url: str,
+    scheme_assumed: bool,
+) -> SaturnError:
+    """What an HTTP library's exception means, for both clients: a timeout or another transient failure
+    (retried), a TLS set-up problem, or a request that cannot be made at all (both :class:`SaturnConfigError`).
+
+    :param timed_out: the attempt ran out of its time.
+    :param transient: the library's error is of a kind another attempt may not meet.
+    """
+    if timed_out:
+        return transport_error(target, error, timed_out=True, timeout=timeout)
+    tls = tls_failure(error)
+    if tls is not None:
+        return tls_config_error(url, tls, scheme_assumed=scheme_assumed)
+    if transient:
+        return transport_error(target, error)
+    return SaturnConfigError(shorten(f"The request to Saturn could not be made ({type(error).__name__}: {error})", 500))

@@ -1,11 +1,13 @@
 """One retry policy for the sync and the async client: what is retried, how long to wait, when to give up.
 
-Only transient failures are retried: dropped connections, timeouts, 429 and 5xx. Every other 4xx is final.
+Only transient failures are retried: dropped connections, timeouts, answers that are not the JSON promised,
+408, 429 and 5xx. Every other 4xx is final.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +27,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRYABLE_STATUS_CODES = frozenset({429, 500, 502, 503, 504})
+# 501 Not Implemented and 505 HTTP Version Not Supported will not change on a retry; other 5xx may.
+PERMANENT_SERVER_ERRORS = frozenset({501, 505})
+
+
+def is_retryable_status(status_code: int) -> bool:
+    """429, 408 and 5xx (but 501 and 505) are worth another attempt; no other status is."""
+    return status_code in (408, 429) or (500 <= status_code <= 599 and status_code not in PERMANENT_SERVER_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,9 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("RetryPolicy.max_attempts must be at least 1")
+        times = (self.max_total_seconds, self.initial_wait, self.max_wait)
+        if not all(math.isfinite(value) for value in times):
+            raise ValueError("RetryPolicy times must be finite numbers of seconds")
         if self.max_total_seconds <= 0 or self.initial_wait < 0 or self.max_wait < 0:
             raise ValueError("RetryPolicy times must be positive")
 

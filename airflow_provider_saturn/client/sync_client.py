@@ -7,17 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import requests
-from requests.adapters import HTTPAdapter
 from tenacity import Retrying
 
 from airflow_provider_saturn.client import options as option_checks
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials, resolve_credentials
-from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, client_headers
-from airflow_provider_saturn.client.errors import (
-    SaturnNotFoundError,
-)
-from airflow_provider_saturn.client.responses import RequestTarget, decode, transport_error
+from airflow_provider_saturn.client.deadline import AttemptDeadline, DeadlineAdapter
+from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, checked_timeout, client_headers
+from airflow_provider_saturn.client.errors import SaturnNotFoundError
+from airflow_provider_saturn.client.paging import PageLimits, PageWalk
+from airflow_provider_saturn.client.responses import Expect, RequestTarget, decode, exchange_failure
 from airflow_provider_saturn.client.retry import RetryPolicy
 from airflow_provider_saturn.client.wire import Paths
 
@@ -25,7 +24,12 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PAGE_SIZE = 100
+# Failures of an exchange that another attempt may not meet; every other requests error is a set-up problem.
+TRANSIENT_REQUESTS_ERRORS = (
+    requests.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 ACTIVE_STATUSES = frozenset({"pending", "running"})
 
 
@@ -38,8 +42,12 @@ class SaturnClient:
 
     :param url: the Saturn URL, e.g. ``https://app.community.saturnenterprise.io`` (a path prefix is kept).
     :param api_token: an API token, from ``<Saturn URL>/api/user/token``.
-    :param timeout: seconds to wait for each HTTP request (connect and read).
+    :param timeout: seconds that each HTTP attempt may take as a whole, from connecting to the last byte.
     :param retry: the retry policy for dropped connections, timeouts, 429 and 5xx.
+    :param page_limits: how many pages, and how long, one listing may take.
+
+    Ids that go into URL paths are checked first (:class:`SaturnInvalidIdError`); redirects are refused,
+    never followed (:class:`SaturnRedirectError`); every failure is a :class:`SaturnError`.
     """
 
     def __init__(
@@ -49,14 +57,16 @@ class SaturnClient:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        page_limits: PageLimits | None = None,
     ) -> None:
         self._credentials: SaturnCredentials = resolve_credentials(url, api_token)
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self.retry_policy = retry or RetryPolicy()
+        self.page_limits = page_limits or PageLimits()
         self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
         self._session = requests.Session()
         self._session.headers.update(client_headers(self._credentials.token))
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._options: dict[str, Any] | None = None
@@ -81,19 +91,50 @@ class SaturnClient:
 
     # ------------------------------------------------------------------ transport
 
-    def _send(self, target: RequestTarget, *, json: Any = None, params: dict[str, Any] | None = None) -> Any:
-        """One HTTP exchange, no retry: the decoded JSON body (``None`` when empty) or an exception."""
+    def _send(
+        self,
+        target: RequestTarget,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        expect: Expect = "object",
+        shape: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> Any:
+        """One HTTP exchange, no retry, bounded as a whole by ``timeout``: the decoded answer (put in ``shape``)
+        or an exception.
+
+        Redirects are never followed. Every failure is a :class:`SaturnError`.
+        """
+        deadline = AttemptDeadline(self.timeout)
         try:
-            response = self._session.request(
-                target.method,
-                self._credentials.endpoint(target.path),
-                json=json,
-                params=params,
+            with deadline:
+                response = self._session.request(
+                    target.method,
+                    self._credentials.endpoint(target.path),
+                    json=json,
+                    params=params,
+                    timeout=self.timeout,
+                    allow_redirects=False,
+                )
+        except requests.RequestException as error:
+            raise exchange_failure(
+                target,
+                error,
+                timed_out=deadline.expired or isinstance(error, requests.Timeout),
+                transient=isinstance(error, TRANSIENT_REQUESTS_ERRORS),
                 timeout=self.timeout,
-            )
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-            raise transport_error(target, error) from None
-        return decode(target, response.status_code, response.content, response.reason, response.headers)
+                url=self.url,
+                scheme_assumed=self._credentials.scheme_assumed,
+            ) from None
+        return decode(
+            target,
+            response.status_code,
+            response.content,
+            response.reason or "",
+            response.headers,
+            expect=expect,
+            shape=shape,
+        )
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """Run ``call`` under the retry policy; the last error is raised as it is once the policy gives up."""
@@ -111,20 +152,18 @@ class SaturnClient:
         params: dict[str, Any] | None = None,
         resource: str = "resource",
         resource_id: str = "",
+        expect: Expect = "object",
+        shape: Callable[[dict[str, Any]], Any] | None = None,
     ) -> Any:
+        """One request under the retry policy; a bad answer found by ``shape`` is retried like any transient."""
         target = RequestTarget(method, path, resource, resource_id)
-        return self._retrying(lambda: self._send(target, json=json, params=params))
+        return self._retrying(lambda: self._send(target, json=json, params=params, expect=expect, shape=shape))
 
     def _pages(self, path: str, field: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated list, following ``next_key`` to the last page."""
-        query: dict[str, Any] = {"page_size": PAGE_SIZE, **(params or {})}
-        while True:
-            page = self._request("GET", path, params=query)
-            yield from page.get(field) or []
-            next_key = page.get("next_key")
-            if not next_key:
-                return
-            query = {**query, "next_key": next_key}
+        """Every item of a paginated list, following ``next_key`` to the last page, within ``page_limits``."""
+        walk = PageWalk(path, field, params, self.page_limits)
+        while walk.query is not None:
+            yield from self._request("GET", path, params=walk.query, shape=walk.take)
 
     # ------------------------------------------------------------------ info
 
@@ -154,8 +193,8 @@ class SaturnClient:
 
     def get_project(self, project_id: str) -> dict[str, Any]:
         """One project by id."""
-        workspace = self._request("GET", Paths.workspace(project_id), resource="project", resource_id=project_id)
-        return wire.project_from_workspace(workspace)
+        path = Paths.workspace(project_id)
+        return self._request("GET", path, resource="project", resource_id=project_id, shape=wire.project_from_workspace)
 
     def create_project(
         self,
@@ -179,11 +218,10 @@ class SaturnClient:
         self._validate_workspace_settings(settings)
         body = wire.workspace_body(settings)
         target = RequestTarget("POST", Paths.WORKSPACES, "project")
-        workspace = self._create_once_only(
-            send=lambda: dict(self._send(target, json=body)),
+        return self._create_once_only(
+            send=lambda: self._send(target, json=body, shape=wire.project_from_workspace),
             find_earlier=lambda: self._find_without_retry(name),
         )
-        return wire.project_from_workspace(workspace)
 
     def _create_once_only(
         self, send: Callable[[], dict[str, Any]], find_earlier: Callable[[], dict[str, Any] | None]
@@ -204,11 +242,11 @@ class SaturnClient:
         return self._retrying(attempt)
 
     def _find_without_retry(self, name: str) -> dict[str, Any] | None:
-        page = self._send(RequestTarget("GET", Paths.WORKSPACES), params={"name": name, "page_size": PAGE_SIZE})
-        for item in page.get("workspaces") or []:
+        walk = PageWalk(Paths.WORKSPACES, "workspaces", {"name": name}, self.page_limits)
+        for item in self._send(RequestTarget("GET", Paths.WORKSPACES), params=walk.query, shape=walk.take):
             if item.get("name") == name:
-                return dict(item)
-        if page.get("next_key"):  # rare: many names contain this one; walk the pages (with retries)
+                return wire.project_from_workspace(item)
+        if walk.query is not None:  # rare: many names contain this one; walk the pages (with retries)
             return self.find_project_by_name(name)
         return None
 
@@ -235,6 +273,7 @@ class SaturnClient:
         the new settings. Sending the settings it already has stops nothing.
         ``image`` is accepted as the seed README's older name for ``image_uri``.
         """
+        path = Paths.workspace(project_id)  # checks the id before anything is sent
         if image is not None and image_uri is not None and image != image_uri:
             raise option_checks.SaturnInvalidOptionError("Pass image_uri or its older name image, not both.")
         if image_uri is None:
@@ -242,20 +281,21 @@ class SaturnClient:
         settings = wire.seed_settings(locals())
         self._validate_workspace_settings(settings)
         body = wire.workspace_body(settings)
-        path = Paths.workspace(project_id)
-        workspace = self._request("PATCH", path, json=body, resource="project", resource_id=project_id)
+        project: dict[str, Any] = self._request(
+            "PATCH", path, json=body, resource="project", resource_id=project_id, shape=wire.project_from_workspace
+        )
         # Saturn flags a running server whose settings changed with require_restart; the same values again
         # change nothing and leave it running.
-        if (
-            update_jupyter_server
-            and workspace.get("require_restart")
-            and wire.normalise_status(workspace.get("status")) in ACTIVE_STATUSES
-        ):
+        if update_jupyter_server and project.get("require_restart") is True and project["status"] in ACTIVE_STATUSES:
             log.info("Stopping Jupyter server %s so that it restarts with the new settings", project_id)
-            workspace = self._request(
-                "POST", Paths.workspace(project_id, "stop"), resource="jupyter server", resource_id=project_id
+            project = self._request(
+                "POST",
+                Paths.workspace(project_id, "stop"),
+                resource="jupyter server",
+                resource_id=project_id,
+                shape=wire.project_from_workspace,
             )
-        return wire.project_from_workspace(workspace)
+        return project
 
     def delete_project(self, project_id: str, *, allow_active: bool = False) -> None:
         """Delete a project. An active one is refused by Saturn unless ``allow_active=True``."""
@@ -267,7 +307,7 @@ class SaturnClient:
             nonlocal attempts
             attempts += 1
             try:
-                self._send(target, params=params)
+                self._send(target, params=params, expect="nothing")
             except SaturnNotFoundError:
                 if attempts == 1:
                     raise
@@ -324,8 +364,9 @@ class SaturnClient:
     ) -> dict[str, Any]:
         resource = wire.resource_wire(kind)
         path = resource.path(resource_id, action)
-        answer = self._request(method, path, json=body, resource=resource.label, resource_id=resource_id)
-        return resource.normalise(answer)
+        return self._request(
+            method, path, json=body, resource=resource.label, resource_id=resource_id, shape=resource.normalise
+        )
 
     def create_dask_cluster(
         self,
@@ -336,6 +377,7 @@ class SaturnClient:
         nthreads: int | None = 2,
     ) -> dict[str, Any]:
         """Attach a new Dask cluster to a project's workspace. Sizes are checked against ``options`` first."""
+        workspace_path = Paths.workspace(project_id)  # checks the id before anything is sent
         option_checks.validate_dask_counts(n_workers=n_workers, nthreads=nthreads)
         if worker_size is not None or scheduler_size is not None:
             option_checks.validate_dask_settings(self.options, worker_size=worker_size, scheduler_size=scheduler_size)
@@ -345,11 +387,14 @@ class SaturnClient:
         target = RequestTarget("POST", Paths.DASK_CLUSTERS, "project", project_id)
 
         def find_earlier() -> dict[str, Any] | None:
-            workspace = self._send(RequestTarget("GET", Paths.workspace(project_id), "project", project_id))
+            workspace = self._send(RequestTarget("GET", workspace_path, "project", project_id))
             cluster_id = wire.nested_dask_cluster_id(workspace)
             if not cluster_id:
                 return None
-            return dict(self._send(RequestTarget("GET", Paths.dask_cluster(cluster_id), "dask cluster", cluster_id)))
+            cluster_target = RequestTarget("GET", Paths.dask_cluster(cluster_id), "dask cluster", cluster_id)
+            return self._send(cluster_target, shape=wire.dask_cluster_from_response)
 
-        cluster = self._create_once_only(send=lambda: dict(self._send(target, json=body)), find_earlier=find_earlier)
-        return wire.dask_cluster_from_response(cluster)
+        return self._create_once_only(
+            send=lambda: self._send(target, json=body, shape=wire.dask_cluster_from_response),
+            find_earlier=find_earlier,
+        )

@@ -12,6 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from airflow_provider_saturn.client.errors import SaturnBadResponseError
+from airflow_provider_saturn.client.paths import Paths, item_path
+
+__all__ = ["RESOURCES", "WORKSPACE_FIELDS", "Paths", "ResourceWire", "resource_wire"]
+
 # Seed argument -> generation-2 field of a workspace.
 WORKSPACE_FIELDS: dict[str, str] = {
     "name": "name",
@@ -28,23 +33,6 @@ WORKSPACE_FIELDS: dict[str, str] = {
 
 # Older servers report Dask clusters as ``ready`` / ``closed``.
 STATUS_ALIASES = {"ready": "running", "closed": "stopped"}
-
-
-class Paths:
-    """Endpoints of generation 2, relative to the Saturn URL."""
-
-    STATUS = "api/status"
-    OPTIONS = "api/info/servers"
-    WORKSPACES = "api/workspaces"
-    DASK_CLUSTERS = "api/dask_clusters"
-
-    @staticmethod
-    def workspace(workspace_id: str, action: str = "") -> str:
-        return f"api/workspaces/{workspace_id}" + (f"/{action}" if action else "")
-
-    @staticmethod
-    def dask_cluster(dask_cluster_id: str, action: str = "") -> str:
-        return f"api/dask_clusters/{dask_cluster_id}" + (f"/{action}" if action else "")
 
 
 def seed_settings(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -84,23 +72,41 @@ def dask_cluster_body(
     return body
 
 
-def normalise_status(status: Any) -> Any:
-    return STATUS_ALIASES.get(status, status) if isinstance(status, str) else status
+MAX_MESSAGE_LENGTH = 2000
+
+
+def normalise_status(status: Any) -> str | None:
+    """A generation-2 status string; ``None`` for anything that is not a string."""
+    return STATUS_ALIASES.get(status, status) if isinstance(status, str) else None
+
+
+def _optional_id(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def resource_id_of(resource: dict[str, Any], label: str) -> str:
+    """The ``id`` of a resource Saturn sent; a resource without one is a bad answer, not a resource."""
+    resource_id = _optional_id(resource.get("id"))
+    if resource_id is None:
+        # Name the keys only: the values may hold a workspace's environment variables.
+        keys = shorten(", ".join(sorted(map(str, resource))), 200)
+        raise SaturnBadResponseError(f"Saturn sent a {label} without a string id (keys: {keys or 'none'})")
+    return resource_id
 
 
 def nested_dask_cluster_id(workspace: dict[str, Any]) -> str | None:
     nested = workspace.get("dask_cluster")
-    if isinstance(nested, dict) and nested.get("id"):
+    if isinstance(nested, dict) and _optional_id(nested.get("id")):
         return str(nested["id"])
-    return workspace.get("dask_cluster_id")
+    return _optional_id(workspace.get("dask_cluster_id"))
 
 
 def project_from_workspace(workspace: dict[str, Any]) -> dict[str, Any]:
     """A seed-shaped project dict: a workspace's id is both the project id and the Jupyter server id."""
     project = dict(workspace)
-    project["id"] = workspace.get("id")
-    project["name"] = workspace.get("name")
-    project["jupyter_server_id"] = workspace.get("id")
+    project["id"] = resource_id_of(workspace, "project")
+    project["name"] = workspace.get("name") if isinstance(workspace.get("name"), str) else None
+    project["jupyter_server_id"] = project["id"]
     project["dask_cluster_id"] = nested_dask_cluster_id(workspace)
     if "status" in project:
         project["status"] = normalise_status(project["status"])
@@ -110,7 +116,7 @@ def project_from_workspace(workspace: dict[str, Any]) -> dict[str, Any]:
 def jupyter_server_from_workspace(workspace: dict[str, Any]) -> dict[str, Any]:
     """A seed-shaped Jupyter server dict: ``id``, ``status`` and ``dask_cluster_id`` always present."""
     server = dict(workspace)
-    server["id"] = workspace.get("id")
+    server["id"] = resource_id_of(workspace, "Jupyter server")
     server["status"] = normalise_status(workspace.get("status"))
     server["dask_cluster_id"] = nested_dask_cluster_id(workspace)
     return server
@@ -119,9 +125,14 @@ def jupyter_server_from_workspace(workspace: dict[str, Any]) -> dict[str, Any]:
 def dask_cluster_from_response(cluster: dict[str, Any]) -> dict[str, Any]:
     """A Dask cluster dict with ``id`` and a generation-2 ``status`` always present."""
     result = dict(cluster)
-    result["id"] = cluster.get("id")
+    result["id"] = resource_id_of(cluster, "Dask cluster")
     result["status"] = normalise_status(cluster.get("status"))
     return result
+
+
+def shorten(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
+    """``text`` cut to ``limit`` characters, saying so: a server's words are bounded in our messages."""
+    return text if len(text) <= limit else f"{text[: limit - 15]}... [truncated]"
 
 
 def error_message(payload: Any, fallback: str) -> str:
@@ -129,8 +140,8 @@ def error_message(payload: Any, fallback: str) -> str:
     if isinstance(payload, dict):
         message = payload.get("message") or payload.get("detail") or payload.get("error")
         if message:
-            return str(message)
-    return fallback
+            return shorten(str(message))
+    return shorten(fallback)
 
 
 @dataclass(frozen=True)
@@ -138,13 +149,20 @@ class ResourceWire:
     """How one kind of resource is addressed and read back: the one table both clients dispatch on."""
 
     label: str  # for error messages
-    path: Callable[..., str]  # (id, action="") -> API path
+    collection: str  # the API path of the list
+    argument: str  # the argument name that holds an id of this kind, for errors about the id
     normalise: Callable[[dict[str, Any]], dict[str, Any]]
+
+    def path(self, resource_id: object, action: str = "") -> str:
+        """The API path of one resource (or of an action on it); the id is checked and escaped."""
+        return item_path(self.collection, resource_id, self.argument, action)
 
 
 RESOURCES: dict[str, ResourceWire] = {
-    "jupyter_server": ResourceWire("jupyter server", Paths.workspace, jupyter_server_from_workspace),
-    "dask_cluster": ResourceWire("dask cluster", Paths.dask_cluster, dask_cluster_from_response),
+    "jupyter_server": ResourceWire(
+        "jupyter server", Paths.WORKSPACES, "jupyter_server_id", jupyter_server_from_workspace
+    ),
+    "dask_cluster": ResourceWire("dask cluster", Paths.DASK_CLUSTERS, "dask_cluster_id", dask_cluster_from_response),
 }
 
 

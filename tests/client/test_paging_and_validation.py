@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from airflow_provider_saturn.client import SaturnClient, SaturnInvalidOptionError
-from airflow_provider_saturn.client import sync_client as sync_client_module
+from airflow_provider_saturn.client import paging as paging_module
 from tests.conftest import requests_to
 
 
 def test_list_projects_follows_next_key_to_the_last_page(client: SaturnClient, emulator, monkeypatch) -> None:
-    monkeypatch.setattr(sync_client_module, "PAGE_SIZE", 3)
+    monkeypatch.setattr(paging_module, "PAGE_SIZE", 3)
     created = {client.create_project(f"p{i:02d}")["id"] for i in range(10)}
     listed = client.list_projects()
     assert {p["id"] for p in listed} == created
@@ -19,7 +19,7 @@ def test_list_projects_follows_next_key_to_the_last_page(client: SaturnClient, e
 
 
 def test_find_by_name_pages_too(client: SaturnClient, monkeypatch) -> None:
-    monkeypatch.setattr(sync_client_module, "PAGE_SIZE", 2)
+    monkeypatch.setattr(paging_module, "PAGE_SIZE", 2)
     for i in range(5):
         client.create_project(f"job-{i}")
     found = client.find_project_by_name("job-4")

@@ -1,0 +1,72 @@
+"""API paths, and the one function through which every id or name enters a URL path.
+
+Ids come from templates (XCom, ``dag_run.conf``), so they are user input. :func:`path_segment` makes each
+one exactly one path segment under the Saturn URL, or refuses it before any request is sent: no ``/`` to
+climb out of the API, no ``?`` or ``#`` to add query flags, no ``%`` to smuggle either in encoded, no
+``.``/``..`` for the HTTP stack to resolve, nothing empty that would turn an item path into its list.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from urllib.parse import quote
+
+from airflow_provider_saturn.client.errors import SaturnInvalidIdError
+
+# Characters that would end, escape or re-encode a path segment, or that some servers read as a separator.
+SEPARATORS = frozenset("/?#%\\")
+# What a template renders when the value it reads is missing: never a Saturn id.
+RENDERED_NOTHING = frozenset({"None", "null", "undefined"})
+MAX_SEGMENT_LENGTH = 256
+
+
+def _problem(value: str) -> str | None:
+    """Why ``value`` cannot be a path segment, or ``None`` when it can."""
+    if not value:
+        return "it is empty"
+    if value in (".", ".."):
+        return "'.' and '..' are path steps, not ids"
+    if value in RENDERED_NOTHING:
+        return "it is what a template renders for a missing value (did the task that provides it fail?)"
+    if len(value) > MAX_SEGMENT_LENGTH:
+        return f"it is longer than {MAX_SEGMENT_LENGTH} characters"
+    for character in value:
+        if character in SEPARATORS:
+            return f"it contains {character!r}"
+        if character.isspace():
+            return "it contains whitespace"
+        if unicodedata.category(character)[0] == "C":
+            return f"it contains the control character {character!r}"
+    return None
+
+
+def path_segment(value: object, argument: str) -> str:
+    """``value`` as one escaped URL path segment; raises :class:`SaturnInvalidIdError` naming ``argument``."""
+    if not isinstance(value, str):
+        raise SaturnInvalidIdError(argument, value, f"it must be a string, not {type(value).__name__}")
+    problem = _problem(value)
+    if problem is not None:
+        raise SaturnInvalidIdError(argument, value, problem)
+    return quote(value, safe="")
+
+
+def item_path(collection: str, item_id: object, argument: str, *actions: str) -> str:
+    """``<collection>/<item id>[/<action>...]``, with the id checked and escaped by :func:`path_segment`."""
+    return "/".join((collection, path_segment(item_id, argument), *(action for action in actions if action)))
+
+
+class Paths:
+    """Endpoints of generation 2, relative to the Saturn URL."""
+
+    STATUS = "api/status"
+    OPTIONS = "api/info/servers"
+    WORKSPACES = "api/workspaces"
+    DASK_CLUSTERS = "api/dask_clusters"
+
+    @staticmethod
+    def workspace(workspace_id: object, action: str = "", *, argument: str = "project_id") -> str:
+        return item_path(Paths.WORKSPACES, workspace_id, argument, action)
+
+    @staticmethod
+    def dask_cluster(dask_cluster_id: object, action: str = "", *, argument: str = "dask_cluster_id") -> str:
+        return item_path(Paths.DASK_CLUSTERS, dask_cluster_id, argument, action)
