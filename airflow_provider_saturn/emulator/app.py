@@ -2,6 +2,9 @@
 
 Starlette app; errors are ``{"message": ...}`` JSON with Saturn's status codes. Test-only controls live
 under ``/_emulator`` (no token needed): fail a resource, set faults, reset, read request statistics.
+
+Every request body is read in full (at most ``MAX_BODY_BYTES``, else a 413) before the state lock is taken;
+handlers are plain functions of the request and its parsed body, so that nothing awaits under the lock.
 """
 
 from __future__ import annotations
@@ -9,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +32,12 @@ from airflow_provider_saturn.emulator.validation import (
     parse_workspace_update,
 )
 
-Handler = Callable[[Request], Awaitable[Response]]
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest request body the emulator reads; a larger one is refused with a 413."""
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Request, dict[str, Any]], Any]
+"""Runs under the state lock: takes the request and its parsed JSON body ({} when empty), awaits nothing."""
 
 
 class DroppedConnection(Exception):
@@ -69,9 +78,41 @@ def _error(status_code: int, message: str, headers: dict[str, str] | None = None
     return JSONResponse({"message": message}, status_code=status_code, headers=headers)
 
 
-async def _json_body(request: Request, *, required: bool) -> dict[str, Any]:
-    """The JSON body, whatever the Content-Type (generation-1 clients send none)."""
-    raw = await request.body()
+def _too_large() -> EmulatorError:
+    return EmulatorError(413, f"Request body is larger than the emulator's limit of {MAX_BODY_BYTES} bytes")
+
+
+def _declared_length(request: Request) -> int | None:
+    """The ``Content-Length`` the client announced, if any (the server has already rejected malformed ones)."""
+    value = request.headers.get("content-length", "")
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+async def _read_body(request: Request) -> bytes:
+    """The whole body, refused with a 413 once it is known to exceed ``MAX_BODY_BYTES``.
+
+    A ``Content-Length`` over the limit is refused before reading anything; a body of unannounced length
+    (chunked) is read until it passes the limit, and no further.
+    """
+    declared = _declared_length(request)
+    if declared is not None and declared > MAX_BODY_BYTES:
+        raise _too_large()
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async with aclosing(request.stream()) as stream:
+            async for chunk in stream:
+                received += len(chunk)
+                if received > MAX_BODY_BYTES:
+                    raise _too_large()
+                chunks.append(chunk)
+    except ClientDisconnect:
+        raise EmulatorError(400, "The client disconnected before sending the whole body") from None
+    return b"".join(chunks)
+
+
+def _parse_json_body(raw: bytes, *, required: bool) -> dict[str, Any]:
+    """The JSON object in ``raw``, whatever the Content-Type (generation-1 clients send none); {} if empty."""
     if not raw.strip():
         if required:
             raise EmulatorError(422, "Request body is required")
@@ -85,96 +126,116 @@ async def _json_body(request: Request, *, required: bool) -> dict[str, Any]:
     return body
 
 
+async def _read_json_body(request: Request, *, required: bool) -> dict[str, Any]:
+    """The request's JSON body, read in full and parsed; call it before taking the state lock."""
+    return _parse_json_body(await _read_body(request), required=required)
+
+
+async def _run_locked(request: Request, state: SaturnState, handler: Handler, *, body_required: bool) -> Any:
+    """Read and parse the whole body, then run ``handler`` under the state lock.
+
+    The lock is taken only once the body is in: a client that uploads slowly holds up no one else.
+    """
+    body = await _read_json_body(request, required=body_required)
+    with state.lock:
+        return handler(request, body)
+
+
+def _refusal_headers(error: EmulatorError) -> dict[str, str] | None:
+    """A 413 leaves the rest of the body unread: close the connection rather than read it."""
+    return {"Connection": "close"} if error.status_code == 413 else None
+
+
 def build_app(config: EmulatorConfig) -> Starlette:
     """The Starlette app serving one emulator's state."""
     state = config.state
 
-    def api(handler: Callable[[Request], Awaitable[Any]], status_code: int = 200) -> Handler:
+    def api(handler: Handler, status_code: int = 200, *, body_required: bool = False) -> Endpoint:
+        """An endpoint: check the token, read and parse the body, then run ``handler`` under the state lock."""
+
         async def endpoint(request: Request) -> Response:
             auth = _check_token(request, config)
             if auth is not None:
                 return auth
             try:
-                with state.lock:
-                    result = await handler(request)
+                result = await _run_locked(request, state, handler, body_required=body_required)
             except EmulatorError as error:
-                return _error(error.status_code, error.message)
+                return _error(error.status_code, error.message, _refusal_headers(error))
             if result is None:
                 return Response(status_code=204)
             return JSONResponse(result, status_code=status_code, headers={"X-Saturn-Version": catalog.API_VERSION})
 
         return endpoint
 
-    async def status(request: Request) -> Any:
+    def status(request: Request, body: dict[str, Any]) -> Any:
         return {"status": "ok", "version": catalog.API_VERSION}
 
-    async def options(request: Request) -> Any:
+    def options(request: Request, body: dict[str, Any]) -> Any:
         return catalog.server_options()
 
-    async def list_workspaces(request: Request) -> Any:
+    def list_workspaces(request: Request, body: dict[str, Any]) -> Any:
         query = request.query_params
         items = state.list_workspaces()
         if query.get("name"):
             items = [record for record in items if query["name"] in record.name]
         return _page(query, items, "workspaces", lambda record: workspace_json(record, state))
 
-    async def create_workspace(request: Request) -> Any:
-        name, settings = parse_workspace_create(await _json_body(request, required=True))
+    def create_workspace(request: Request, body: dict[str, Any]) -> Any:
+        name, settings = parse_workspace_create(body)
         return workspace_json(state.create_workspace(name, settings), state)
 
-    async def get_workspace(request: Request) -> Any:
+    def get_workspace(request: Request, body: dict[str, Any]) -> Any:
         return workspace_json(state.workspace(request.path_params["id"]), state)
 
-    async def update_workspace(request: Request) -> Any:
-        changes = parse_workspace_update(await _json_body(request, required=True))
+    def update_workspace(request: Request, body: dict[str, Any]) -> Any:
+        changes = parse_workspace_update(body)
         return workspace_json(state.update_workspace(request.path_params["id"], changes), state)
 
-    async def delete_workspace(request: Request) -> Any:
+    def delete_workspace(request: Request, body: dict[str, Any]) -> Any:
         allow_active = request.query_params.get("allow_active", "false").lower() in ("true", "1", "yes")
         state.delete_workspace(request.path_params["id"], allow_active)
         return None
 
-    async def start_workspace(request: Request) -> Any:
-        body = await _json_body(request, required=False)
+    def start_workspace(request: Request, body: dict[str, Any]) -> Any:
         debug_mode = body.get("debug_mode", False)
         if not isinstance(debug_mode, bool):
             raise EmulatorError(422, "debug_mode: must be a boolean")
         return workspace_json(state.start_workspace(request.path_params["id"], debug_mode), state)
 
-    async def stop_workspace(request: Request) -> Any:
+    def stop_workspace(request: Request, body: dict[str, Any]) -> Any:
         return workspace_json(state.stop_workspace(request.path_params["id"]), state)
 
-    async def list_dask_clusters(request: Request) -> Any:
+    def list_dask_clusters(request: Request, body: dict[str, Any]) -> Any:
         items = list(state.dask_clusters.values())
         for record in items:
             state.dask_cluster(record.id)
         return _page(request.query_params, items, "dask_clusters", lambda record: dask_cluster_json(record, state))
 
-    async def create_dask_cluster(request: Request) -> Any:
-        workspace_id, settings = parse_dask_cluster_create(await _json_body(request, required=True))
+    def create_dask_cluster(request: Request, body: dict[str, Any]) -> Any:
+        workspace_id, settings = parse_dask_cluster_create(body)
         return dask_cluster_json(state.create_dask_cluster(workspace_id, settings), state)
 
-    async def get_dask_cluster(request: Request) -> Any:
+    def get_dask_cluster(request: Request, body: dict[str, Any]) -> Any:
         return dask_cluster_json(state.dask_cluster(request.path_params["id"]), state)
 
-    async def start_dask_cluster(request: Request) -> Any:
+    def start_dask_cluster(request: Request, body: dict[str, Any]) -> Any:
         return dask_cluster_json(state.start_dask_cluster(request.path_params["id"]), state)
 
-    async def stop_dask_cluster(request: Request) -> Any:
+    def stop_dask_cluster(request: Request, body: dict[str, Any]) -> Any:
         return dask_cluster_json(state.stop_dask_cluster(request.path_params["id"]), state)
 
     routes = [
         Route("/api/status", api(status), methods=["GET"]),
         Route("/api/info/servers", api(options), methods=["GET"]),
         Route("/api/workspaces", api(list_workspaces), methods=["GET"]),
-        Route("/api/workspaces", api(create_workspace, 201), methods=["POST"]),
+        Route("/api/workspaces", api(create_workspace, 201, body_required=True), methods=["POST"]),
         Route("/api/workspaces/{id}", api(get_workspace), methods=["GET"]),
-        Route("/api/workspaces/{id}", api(update_workspace), methods=["PATCH"]),
+        Route("/api/workspaces/{id}", api(update_workspace, body_required=True), methods=["PATCH"]),
         Route("/api/workspaces/{id}", api(delete_workspace), methods=["DELETE"]),
         Route("/api/workspaces/{id}/start", api(start_workspace), methods=["POST"]),
         Route("/api/workspaces/{id}/stop", api(stop_workspace), methods=["POST"]),
         Route("/api/dask_clusters", api(list_dask_clusters), methods=["GET"]),
-        Route("/api/dask_clusters", api(create_dask_cluster, 201), methods=["POST"]),
+        Route("/api/dask_clusters", api(create_dask_cluster, 201, body_required=True), methods=["POST"]),
         Route("/api/dask_clusters/{id}", api(get_dask_cluster), methods=["GET"]),
         Route("/api/dask_clusters/{id}/start", api(start_dask_cluster), methods=["POST"]),
         Route("/api/dask_clusters/{id}/stop", api(stop_dask_cluster), methods=["POST"]),
@@ -233,59 +294,67 @@ async def _method_not_allowed(request: Request, exc: Exception) -> Response:
 
 
 def _control_routes(config: EmulatorConfig) -> list[Route]:
+    """Test controls (no token): each reads its body first, then acts under the state lock."""
     state = config.state
 
-    async def fail(request: Request) -> Response:
-        body = await request.json()
+    def control(handler: Handler) -> Endpoint:
+        async def endpoint(request: Request) -> Response:
+            try:
+                result = await _run_locked(request, state, handler, body_required=False)
+            except EmulatorError as error:
+                return _error(error.status_code, error.message, _refusal_headers(error))
+            return JSONResponse(result)
+
+        return endpoint
+
+    def fail(request: Request, body: dict[str, Any]) -> Any:
         kind = body.get("kind", "workspace")
         if kind not in ("workspace", "dask_cluster"):
-            return _error(422, "kind: workspace or dask_cluster")
-        try:
-            with state.lock:
-                state.fail(kind, str(body["id"]), str(body.get("message", "Emulated failure")))
-        except EmulatorError as error:
-            return _error(error.status_code, error.message)
-        return JSONResponse({"failed": body["id"]})
+            raise EmulatorError(422, "kind: workspace or dask_cluster")
+        if "id" not in body:
+            raise EmulatorError(422, "id: required")
+        state.fail(kind, str(body["id"]), str(body.get("message", "Emulated failure")))
+        return {"failed": body["id"]}
 
-    async def faults(request: Request) -> Response:
+    def faults(request: Request, body: dict[str, Any]) -> Any:
         if request.method == "POST":
             try:
-                config.faults.configure(FaultSettings(**await request.json()))
+                config.faults.configure(FaultSettings(**body))
             except (TypeError, ValueError) as error:
-                return _error(422, str(error))
-        return JSONResponse(config.faults.describe())
+                raise EmulatorError(422, str(error)) from None
+        return config.faults.describe()
 
-    async def stats(request: Request) -> Response:
+    def stats(request: Request, body: dict[str, Any]) -> Any:
         if request.method == "DELETE":
             config.stats.requests = 0
             config.stats.by_route.clear()
             config.stats.connections.clear()
             config.stats.faults.clear()
-        return JSONResponse(config.stats.as_dict())
+        return config.stats.as_dict()
 
-    async def seed(request: Request) -> Response:
+    def seed(request: Request, body: dict[str, Any]) -> Any:
         """Create ``count`` workspaces at once (and start them, with ``start``): load for benchmarks."""
-        body = await request.json()
-        count, prefix = int(body.get("count", 1)), str(body.get("prefix", "seeded"))
-        with state.lock:
-            records = [state.create_workspace(f"{prefix}-{index:06d}", {}) for index in range(count)]
-            if body.get("start"):
-                for record in records:
-                    state.start_workspace(record.id)
-        return JSONResponse({"ids": [record.id for record in records]})
+        try:
+            count, prefix = int(body.get("count", 1)), str(body.get("prefix", "seeded"))
+        except (TypeError, ValueError):
+            raise EmulatorError(422, "count: must be an integer") from None
+        records = [state.create_workspace(f"{prefix}-{index:06d}", {}) for index in range(count)]
+        if body.get("start"):
+            for record in records:
+                state.start_workspace(record.id)
+        return {"ids": [record.id for record in records]}
 
-    async def reset(request: Request) -> Response:
-        with state.lock:
-            state.reset()
+    def reset(request: Request, body: dict[str, Any]) -> Any:
+        state.reset()
         config.faults.configure(FaultSettings())
-        return JSONResponse({"reset": True})
+        return {"reset": True}
 
     return [
-        Route("/_emulator/fail", fail, methods=["POST"]),
-        Route("/_emulator/faults", faults, methods=["GET", "POST"]),
-        Route("/_emulator/stats", stats, methods=["GET", "DELETE"]),
-        Route("/_emulator/reset", reset, methods=["POST"]),
-        Route("/_emulator/seed", seed, methods=["POST"]),
+        Route("/_emulator/fail", control(fail), methods=["POST"]),
+        Route("/_emulator/faults", control(faults), methods=["GET", "POST"]),
+        Route("/_emulator/stats", control(stats), methods=["GET", "DELETE"]),
+        Route("/_emulator/reset", control(reset), methods=["POST"]),
+        Route("/_emulator/seed", control(seed), methods=["POST"]),
     ]
 
 
