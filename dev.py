@@ -1,25 +1,36 @@
 #!/usr/bin/env python3
 """Set-up and checks from nothing but Python and pip.
 
-    python dev.py demo     # start the Saturn emulator and run the demo against it
-    python dev.py test     # every test, on Airflow 3 and on Airflow 2.11
-    python dev.py lint     # ruff and mypy
-    python dev.py bench    # the benchmarks (benchmarks/RESULTS.md)
+    python dev.py demo      # start the Saturn emulator and run the demo against it
+    python dev.py test      # every test, on Airflow 3 and on Airflow 2.11
+    python dev.py lint      # ruff and mypy
+    python dev.py package   # build the wheel and sdist (dist/), install each in a fresh venv and check it
+    python dev.py bench     # the benchmarks (benchmarks/RESULTS.md)
+    python dev.py tools     # only make sure uv is there, and say which one is used
 
-Installs uv with pip when it is missing, then the locked environments (uv.lock): ``.venv`` for Airflow 3
-and ``.venv-af2`` for Airflow 2.11.
+Uses the ``uv`` on PATH; without one, installs uv once into ``.dev-tools/uv`` (``pip install --target``,
+so never into the Python running this script: it works on a Debian/Ubuntu system Python, PEP 668).
+Then the locked environments (uv.lock): ``.venv`` for Airflow 3 and ``.venv-af2`` for Airflow 2.11.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import time
+import tomllib
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent
+DEV_TOOLS = ROOT / ".dev-tools"
+PRIVATE_UV = DEV_TOOLS / "uv"  # a `pip install --target` directory: the binary is in bin/
 LINES: dict[str, dict[str, Any]] = {
     "3": {"venv": ".venv", "groups": ["--group", "airflow3"]},
     "2": {"venv": ".venv-af2", "groups": ["--no-group", "airflow3", "--group", "airflow2"]},
@@ -27,20 +38,96 @@ LINES: dict[str, dict[str, Any]] = {
 }
 
 
-def run(command: list[str], env: dict[str, str] | None = None) -> None:
+def fail(message: str) -> NoReturn:
+    print(f"dev.py: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def run(
+    command: list[str],
+    env: dict[str, str] | None = None,
+    *,
+    cwd: Path = ROOT,
+    error: str | None = None,
+    base_env: dict[str, str] | None = None,
+) -> None:
+    """Run a command; on failure exit with its code, after ``error`` if given."""
     print("+", " ".join(command), flush=True)
-    completed = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, check=False)
+    completed = subprocess.run(command, cwd=cwd, env={**(base_env or os.environ), **(env or {})}, check=False)
     if completed.returncode != 0:
+        if error:
+            print(f"dev.py: {error}", file=sys.stderr, flush=True)
         sys.exit(completed.returncode)
 
 
+# ---------------------------------------------------------------------------------------------- uv
+
+
+def _version_of(command: list[str]) -> str | None:
+    """``command --version``, or None when it does not run."""
+    try:
+        completed = subprocess.run([*command, "--version"], capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return completed.stdout.strip() if completed.returncode == 0 else None
+
+
+def private_uv_binary() -> Path:
+    return PRIVATE_UV / "Scripts" / "uv.exe" if os.name == "nt" else PRIVATE_UV / "bin" / "uv"
+
+
+def install_private_uv() -> None:
+    """``pip install --target .dev-tools/uv uv``: pip makes no PEP 668 check for --target, and nothing of the
+    running Python changes. Installed into a staging directory first, so a broken attempt leaves nothing."""
+    if _version_of([sys.executable, "-m", "pip"]) is None:
+        fail(
+            "uv is not on PATH and this Python has no pip to fetch it. Install uv "
+            "(https://docs.astral.sh/uv/getting-started/installation/) or pip "
+            "(Debian/Ubuntu: sudo apt install python3-pip), then run this again."
+        )
+    DEV_TOOLS.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="uv-staging-", dir=DEV_TOOLS))
+    try:
+        print(f"uv is not on PATH: installing it into {PRIVATE_UV.relative_to(ROOT)}/ (once)", flush=True)
+        pip_install = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        run(
+            [*pip_install, "--target", str(staging), "uv"],
+            # A user's pip configuration must not turn --target into a --user or a virtualenv-only install.
+            env={"PIP_USER": "0", "PIP_REQUIRE_VIRTUALENV": "0"},
+            error=f"pip could not install uv into {PRIVATE_UV}; install uv yourself and put it on PATH",
+        )
+        shutil.rmtree(PRIVATE_UV, ignore_errors=True)
+        try:
+            staging.rename(PRIVATE_UV)
+        except OSError:  # another dev.py got there first
+            if _version_of([str(private_uv_binary())]) is None:
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@functools.cache
 def uv() -> list[str]:
-    if shutil.which("uv"):
-        return ["uv"]
-    probe = subprocess.run([sys.executable, "-m", "uv", "--version"], capture_output=True, check=False)
-    if probe.returncode != 0:
-        run([sys.executable, "-m", "pip", "install", "--quiet", "uv"])
-    return [sys.executable, "-m", "uv"]
+    """The uv on PATH; else one already installed in the running Python; else the private one in .dev-tools/."""
+    on_path = shutil.which("uv")
+    if on_path:
+        return [on_path]
+    if importlib.util.find_spec("uv") is not None and _version_of([sys.executable, "-m", "uv"]):
+        return [sys.executable, "-m", "uv"]
+    binary = private_uv_binary()
+    if _version_of([str(binary)]) is None:
+        install_private_uv()
+        if _version_of([str(binary)]) is None:
+            fail(f"uv was installed into {PRIVATE_UV} but {binary} does not run")
+    return [str(binary)]
+
+
+def tools() -> None:
+    command = uv()
+    print(f"uv: {' '.join(command)} ({_version_of(command)})")
+
+
+# ---------------------------------------------------------------------------------------------- environments
 
 
 def sync(line: str) -> Path:
@@ -76,6 +163,167 @@ def bench() -> None:
     run([python_of("bench"), "-m", "benchmarks"])
 
 
+# ---------------------------------------------------------------------------------------------- package
+
+# Run inside each fresh venv (argv: the expected version): what a user's first minutes with the package touch.
+PACKAGE_CHECK = r"""
+import importlib.metadata
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+
+def check(condition, message):
+    if not condition:
+        sys.exit(f"package check failed: {message}")
+
+
+version = sys.argv[1]
+
+import airflow_provider_saturn
+import airflow_provider_saturn.hooks
+import airflow_provider_saturn.operators
+import airflow_provider_saturn.sensors
+
+location = Path(airflow_provider_saturn.__file__).resolve()
+check(Path(sys.prefix).resolve() in location.parents, f"imported from {location}, not from this venv")
+check(airflow_provider_saturn.__version__ == version, f"__version__ is {airflow_provider_saturn.__version__}")
+
+distribution = importlib.metadata.distribution("airflow-provider-saturn")
+check(distribution.version == version, f"installed version {distribution.version}, expected {version}")
+entry_points = {(ep.group, ep.name): ep for ep in distribution.entry_points}
+provider = entry_points.get(("apache_airflow_provider", "provider_info"))
+check(provider is not None, "no apache_airflow_provider entry point")
+info = provider.load()()
+check(info.get("package-name") == "airflow-provider-saturn", f"provider info: {info!r:.200}")
+check(version in info.get("versions", []), f"provider info versions: {info.get('versions')}")
+check([c["connection-type"] for c in info["connection-types"]] == ["saturn"], "connection type saturn missing")
+plugin = entry_points.get(("pytest11", "saturn_emulator"))
+check(plugin is not None and plugin.value == "airflow_provider_saturn.emulator.pytest_plugin", "pytest11 entry point")
+
+from airflow.providers_manager import ProvidersManager
+
+seen = ProvidersManager().providers.get("airflow-provider-saturn")
+check(seen is not None and seen.version == version, "Airflow's ProvidersManager does not list the provider")
+
+emulator = subprocess.Popen(
+    [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t"],
+    stdout=subprocess.PIPE,
+    text=True,
+)
+watchdog = threading.Timer(60, emulator.kill)
+watchdog.start()
+try:
+    line = emulator.stdout.readline().strip()
+    check(line.startswith("Saturn emulator serving at http://"), f"the emulator printed {line!r}")
+    url = line.rsplit(" ", 1)[1]
+    from airflow_provider_saturn.client import SaturnClient
+
+    with SaturnClient(url=url, api_token="t") as client:
+        status = client.get_status()
+        check(status.get("status"), f"get_status() answered {status!r}")
+        check(client.list_projects() == [], "a fresh emulator has projects")
+finally:
+    emulator.terminate()
+    code = emulator.wait(timeout=30)
+    watchdog.cancel()
+check(code == 0, f"the emulator exited with {code} on SIGTERM")
+import airflow
+
+print(f"ok: {version} on Airflow {airflow.__version__}: imports, provider info, emulator {url}: {status}")
+"""
+
+# Run with pytest in the venv installed with [testing]: the saturn_emulator fixture comes from the pytest11 entry point.
+PACKAGE_FIXTURE_TEST = """
+from airflow_provider_saturn.hooks import SaturnHook
+
+
+def test_saturn_emulator_fixture(saturn_emulator):
+    hook = SaturnHook()
+    project = hook.create_project(name="packaged")
+    hook.start_jupyter_server(project["jupyter_server_id"])
+    assert list(saturn_emulator.state.workspaces) == [project["id"]]
+"""
+
+
+def _wheel_contents(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def package() -> None:
+    """Build the wheel and the sdist into dist/ and prove a user can install and use each in a fresh venv:
+
+    - the wheel (built from the sdist, as ``uv build`` does) is byte for byte the wheel built straight from the tree;
+    - the wheel with ``[emulator]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider entry point, ProvidersManager, the
+      emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it;
+    - the sdist with ``[testing]`` on Airflow 2.11.2: the same checks, and a pytest run of the
+      ``saturn_emulator`` fixture.
+    """
+    started = time.monotonic()
+    command = uv()
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    dist = ROOT / "dist"
+    wheel = dist / f"airflow_provider_saturn-{version}-py3-none-any.whl"
+    sdist = dist / f"airflow_provider_saturn-{version}.tar.gz"
+    for built in (wheel, sdist):
+        built.unlink(missing_ok=True)
+    run([*command, "build", "--out-dir", str(dist)], error="uv build failed")
+    for built in (wheel, sdist):
+        if not built.is_file():
+            fail(f"uv build did not produce {built.relative_to(ROOT)}")
+
+    with tempfile.TemporaryDirectory(prefix="saturn-package-") as temp:
+        work = Path(temp)
+        run([*command, "build", "--wheel", "--out-dir", str(work / "direct")], error="uv build --wheel failed")
+        direct = _wheel_contents(work / "direct" / wheel.name)
+        from_sdist = _wheel_contents(wheel)
+        if direct != from_sdist:
+            only = sorted(set(direct) ^ set(from_sdist))
+            changed = sorted(name for name in set(direct) & set(from_sdist) if direct[name] != from_sdist[name])
+            fail(f"the sdist builds a different wheel than the tree: differing {only or changed}")
+        print(f"ok: the sdist builds the same wheel as the tree ({len(direct)} files)", flush=True)
+
+        (work / "check_package.py").write_text(PACKAGE_CHECK)
+        (work / "test_fixture.py").write_text(PACKAGE_FIXTURE_TEST)
+        # Nothing of this checkout or of an active environment may leak into the fresh venvs.
+        env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
+        env["AIRFLOW_HOME"] = str(work / "airflow-home")
+        installs = [
+            ("wheel", f"{wheel}[emulator]", ["apache-airflow==3.3.2"], False),
+            ("sdist", f"airflow-provider-saturn[testing] @ {sdist.as_uri()}", ["apache-airflow==2.11.2"], True),
+        ]
+        for name, requirement, extra_requirements, with_pytest in installs:
+            venv = work / f"venv-{name}"
+            python = str(venv / "bin" / "python")
+            print(f"\n=== {name}: {requirement} {' '.join(extra_requirements)} in a fresh venv ===", flush=True)
+            run([*command, "venv", "--quiet", "--python", "3.11", str(venv)], cwd=work, base_env=env)
+            run(
+                [*command, "pip", "install", "--quiet", "--python", python, requirement, *extra_requirements],
+                cwd=work,
+                base_env=env,
+                error=f"the {name} does not install into a fresh venv",
+            )
+            run(
+                [python, str(work / "check_package.py"), version],
+                cwd=work,
+                base_env=env,
+                error=f"the {name} installs, but does not work (see above)",
+            )
+            if with_pytest:
+                run(
+                    [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_fixture.py"],
+                    cwd=work,
+                    base_env=env,
+                    error=f"the saturn_emulator pytest fixture does not work from the {name} with [testing]",
+                )
+    print(
+        f"\npackage ok in {time.monotonic() - started:.0f} s: {wheel.relative_to(ROOT)} and {sdist.relative_to(ROOT)}",
+        flush=True,
+    )
+
+
 def main() -> None:
     command = sys.argv[1] if len(sys.argv) > 1 else "help"
     if command == "demo":
@@ -85,8 +333,12 @@ def main() -> None:
         test(["3", "2"] if wanted == "all" else [wanted])
     elif command == "lint":
         lint()
+    elif command == "package":
+        package()
     elif command == "bench":
         bench()
+    elif command == "tools":
+        tools()
     else:
         print(__doc__)
         sys.exit(0 if command == "help" else 2)
