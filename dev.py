@@ -256,8 +256,8 @@ def package() -> None:
     """Build the wheel and the sdist into dist/ and prove a user can install and use each in a fresh venv:
 
     - the wheel (built from the sdist, as ``uv build`` does) is byte for byte the wheel built straight from the tree;
-    - the wheel with ``[emulator]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider entry point, ProvidersManager, the
-      emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it;
+    - the wheel with ``[emulator]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider
+      entry point, ProvidersManager, the emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it;
     - the sdist with ``[testing]`` on Airflow 2.11.2: the same checks, and a pytest run of the
       ``saturn_emulator`` fixture.
     """
