@@ -71,9 +71,12 @@ def test_other_4xx_are_never_retried(client: SaturnClient, emulator) -> None:
 
 
 def test_create_retried_after_a_lost_answer_makes_one_project(client: SaturnClient, emulator) -> None:
+    client.options  # noqa: B018 - read now, so that the queued fault lands on the POST, not on this read
     emulator.set_faults(queue=["drop"])
     project = client.create_project("exactly-once", jupyter_size="large")
+    assert emulator.config.stats.faults == {"drop": 1}
     assert requests_to(emulator, "POST /api/workspaces") == 1, "found by name instead of sent again"
+    assert requests_to(emulator, "GET /api/workspaces") == 1, "the search for what the lost attempt made"
     assert [p["id"] for p in client.list_projects()] == [project["id"]]
     assert project["instance_size"] == "large"
 
