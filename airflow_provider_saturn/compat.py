@@ -35,11 +35,30 @@ def airflow_version() -> tuple[int, int]:
 
 
 def xcom_value(*, key: str, ti_key: Any) -> Any:
-    """An XCom value of a task instance, read where the running Airflow keeps them (used by extra links)."""
-    if AIRFLOW_V_3:
-        from airflow.sdk.execution_time.xcom import XCom
-    else:  # Airflow 2.11
+    """An XCom value of a task instance, or ``None`` when it has none, read without logging an error.
+
+    Used by extra links. On Airflow 3, ``XCom.get_value`` asks the execution API for one XCom, and Airflow's
+    API client logs a missing one (a 404) as an error, "XCom not found": noise in the log of every task that
+    failed before pushing it, since the task runner resolves the links of every task at its end. So the
+    task's values under ``key`` are listed first (``XCom.get_all``: an empty list, never a 404), and one
+    value is asked for only when some exist and the listing cannot tell which is this task instance's (a
+    mapped task). Airflow 2.11 reads its database, quietly.
+    """
+    if not AIRFLOW_V_3:
         from airflow.models.xcom import XCom  # type: ignore
+
+        return XCom.get_value(key=key, ti_key=ti_key)
+    from airflow.sdk.execution_time.xcom import XCom
+
+    get_all = getattr(XCom, "get_all", None)  # not in every Task SDK release
+    if get_all is None:
+        return XCom.get_value(key=key, ti_key=ti_key)
+    values = get_all(key=key, dag_id=ti_key.dag_id, task_id=ti_key.task_id, run_id=ti_key.run_id)
+    if not values:
+        return None
+    map_index = getattr(ti_key, "map_index", -1)
+    if (map_index is None or map_index < 0) and len(values) == 1:
+        return values[0]
     return XCom.get_value(key=key, ti_key=ti_key)
 
 

@@ -15,17 +15,19 @@ HOOK_CLASS_NAME = "airflow_provider_saturn.hooks.saturn.SaturnHook"
 
 # The connection form, declared once and served two ways: as provider info on Airflow 3.2+
 # (``ui-field-behaviour``) and through ``SaturnHook.get_ui_field_behaviour`` on older lines.
+# Placeholders only for host, schema, login, password, port or extra: Airflow (2.11 and 3.x alike) prefixes any
+# other key with ``extra__saturn__``, so a ``description`` placeholder is dropped by Airflow 3 and breaks the page
+# script of Airflow 2.11's form, which looks each key up as an element id.
 HIDDEN_FIELDS = ["schema", "port", "login"]
 RELABELING = {"host": "Saturn URL", "password": "API token"}
 PLACEHOLDERS = {
     "host": "https://app.community.saturnenterprise.io",
     "password": "token from <your Saturn URL>/api/user/token",
-    "description": "Saturn Cloud instance used by these DAGs",
 }
 
 # Extra fields of the form, stored in the connection's extra (Airflow 3.2+ reads them from here; Airflow 2.11
 # from SaturnHook.get_connection_form_widgets).
-CONN_FIELDS = {
+CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Request timeout (seconds)",
         "description": "How long to wait for each Saturn API request.",

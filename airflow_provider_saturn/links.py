@@ -23,6 +23,11 @@ class SaturnResourceLink(BaseOperatorLink):
     name = "Open in Saturn Cloud"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        """The Saturn UI URL the task pushed, or ``""`` (quietly) when it pushed none, e.g. it failed first.
+
+        Airflow 3's task runner calls this at the end of every task, failed ones included, and stores the answer
+        under :attr:`xcom_key` for the UI; Airflow 2.11's webserver calls it when the task's page is shown.
+        """
         return str(xcom_value(key=XCOM_SATURN_URL, ti_key=ti_key) or "")
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow_provider_saturn.client import RetryPolicy, SaturnClient, SaturnError
 from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, URL_ENV_VARS
+from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT
+from airflow_provider_saturn.client.errors import SaturnConfigError
 from airflow_provider_saturn.compat import AirflowNotFoundException, BaseHook, mask_secret
 from airflow_provider_saturn.get_provider_info import (
     CONN_FIELDS,
@@ -21,6 +24,16 @@ from airflow_provider_saturn.get_provider_info import (
 )
 
 log = logging.getLogger(__name__)
+
+
+class ConnectionSettings(TypedDict):
+    """What a Saturn client is built from: one connection's (or the Saturn environment's) settings, checked."""
+
+    url: str
+    api_token: str
+    extras: dict[str, Any]
+    timeout: float
+    retry: RetryPolicy
 
 
 def _client_operation(name: str) -> Callable[..., Any]:
@@ -41,7 +54,9 @@ class SaturnHook(BaseHook):
     are fields of the connection form): ``timeout`` (seconds per request), ``max_attempts`` (tries per
     request), and ``retry`` (``{"max_attempts", "max_total_seconds", "initial_wait", "max_wait"}``).
     When the connection does not exist but ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` are set (inside a
-    Saturn resource), those are used.
+    Saturn resource), those are used. A connection without a host or a password, or with an extra that is not
+    valid, raises :class:`~airflow_provider_saturn.client.SaturnConfigError` naming the connection and the
+    field to fix (:meth:`test_connection` returns that message).
 
     :param saturn_conn_id: the Airflow connection id.
     :param timeout: seconds per HTTP request; overrides the connection's ``timeout`` extra.
@@ -81,13 +96,17 @@ class SaturnHook(BaseHook):
                 widget=BS3TextFieldWidget(),
                 validators=[Optional(), NumberRange(min=1)],
                 description=field["description"],
+                default=field["schema"]["default"],
             )
             for name, field in CONN_FIELDS.items()
         }
 
     @classmethod
     def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Relabelled and hidden fields of the connection form (Airflow 3.2+ reads the provider info)."""
+        """Relabelled and hidden fields of the connection form (Airflow 3.2+ reads the provider info).
+
+        Only fields of the Airflow 2.11 form are named: its page script looks each one up by element id.
+        """
         return {
             "hidden_fields": list(HIDDEN_FIELDS),
             "relabeling": dict(RELABELING),
@@ -96,8 +115,12 @@ class SaturnHook(BaseHook):
 
     # ---------------------------------------------------------------- credentials
 
-    def connection_settings(self) -> dict[str, Any]:
-        """``url``, ``api_token`` and ``extras`` from the connection, or from the environment inside Saturn."""
+    def connection_settings(self) -> ConnectionSettings:
+        """The checked settings of the connection, or of the environment inside Saturn (see :func:`client_settings`).
+
+        :raises SaturnConfigError: the connection lacks its host or password, or has an extra that is not valid.
+        :raises AirflowNotFoundException: no such connection, and not inside Saturn either.
+        """
         try:
             conn = self.get_connection(self.saturn_conn_id)
         except AirflowNotFoundException:
@@ -110,12 +133,11 @@ class SaturnHook(BaseHook):
 
     @cached_property
     def client(self) -> SaturnClient:
+        """The client, its token registered with Airflow's secret masker (read from ``SATURN_TOKEN``, only we do)."""
         settings = self.connection_settings()
-        if settings["api_token"]:
-            mask_secret(settings["api_token"])
-        extras = settings["extras"]
-        timeout = self._timeout if self._timeout is not None else float(form_extra(extras, "timeout") or 30.0)
-        retry = self._retry or retry_from_extras(extras)
+        mask_secret(settings["api_token"])
+        timeout = self._timeout if self._timeout is not None else settings["timeout"]
+        retry = self._retry or settings["retry"]
         return SaturnClient(settings["url"], settings["api_token"], timeout=timeout, retry=retry)
 
     def test_connection(self) -> tuple[bool, str]:
@@ -153,42 +175,181 @@ class SaturnHook(BaseHook):
     stop_resource = _client_operation("stop_resource")
 
 
-def form_extra(extras: dict[str, Any], name: str) -> Any:
+def form_extra(extras: Mapping[str, Any], name: str) -> Any:
     """A form field's value from a connection's extra, under its plain or its ``extra__saturn__`` name."""
-    value = extras.get(name)
-    if value in (None, ""):
-        value = extras.get(f"extra__saturn__{name}")
-    return None if value in (None, "") else value
+    return _form_extra_item(extras, name)[1]
 
 
-def retry_from_extras(extras: dict[str, Any]) -> RetryPolicy:
-    """The retry policy of a connection: its ``retry`` object, with the form's ``max_attempts`` on top."""
-    values = dict(extras.get("retry") or {})
-    attempts = form_extra(extras, "max_attempts")
+def _form_extra_item(extras: Mapping[str, Any], name: str) -> tuple[str, Any]:
+    """The key a form field's value was found under (plain name first), and the value (``None`` when unset)."""
+    for key in (name, f"extra__saturn__{name}"):
+        value = extras.get(key)
+        if value not in (None, ""):
+            return key, value
+    return name, None
+
+
+def client_settings(extras: Mapping[str, Any], conn_id: str) -> tuple[float, RetryPolicy]:
+    """The request timeout and retry policy a connection's extras ask for, checked.
+
+    Extras are user input: ``timeout`` (seconds, above 0; default 30) and ``max_attempts`` (1 or more), under
+    their plain or their ``extra__saturn__`` (Airflow 2.11 form) names, and ``retry``, a JSON object with any
+    of ``max_attempts``, ``max_total_seconds``, ``initial_wait`` and ``max_wait`` (``max_attempts`` on its own
+    wins over ``retry.max_attempts``). Numbers may be given as strings, as a connection URI gives them.
+
+    :param extras: the connection's extra, as a dict.
+    :param conn_id: the connection's id, for the error message.
+    :raises SaturnConfigError: an extra is not valid; the message names the connection, the extra and the value.
+    """
+    key, raw_timeout = _form_extra_item(extras, "timeout")
+    timeout = DEFAULT_TIMEOUT
+    if raw_timeout is not None:
+        timeout = _checked_number(raw_timeout, conn_id, key, "a number of seconds above 0 (default 30)", minimum=0)
+    return timeout, _retry_policy(extras, conn_id)
+
+
+def retry_from_extras(extras: Mapping[str, Any], conn_id: str = "") -> RetryPolicy:
+    """The retry policy of a connection's extras, checked: its ``retry`` object, the form's ``max_attempts`` on top.
+
+    :raises SaturnConfigError: as :func:`client_settings`.
+    """
+    return _retry_policy(extras, conn_id)
+
+
+# What each ``retry`` value must be: (whole number?, lowest value, is the lowest allowed?, wording).
+_RETRY_VALUES: dict[str, tuple[bool, float, bool, str]] = {
+    "max_attempts": (True, 1, True, "a whole number, 1 or more (default 5)"),
+    "max_total_seconds": (False, 0, False, "a number of seconds above 0 (default 120)"),
+    "initial_wait": (False, 0, True, "a number of seconds, 0 or more (default 0.5)"),
+    "max_wait": (False, 0, True, "a number of seconds, 0 or more (default 30)"),
+}
+
+
+def _retry_policy(extras: Mapping[str, Any], conn_id: str) -> RetryPolicy:
+    raw = extras.get("retry")
+    if raw in (None, ""):
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise SaturnConfigError(
+            f"{_connection(conn_id)} has an invalid extra 'retry': {_shown(raw)}; expected a JSON object such as "
+            '{"max_attempts": 5, "max_total_seconds": 120, "initial_wait": 0.5, "max_wait": 30}.'
+        )
+    unknown = sorted(str(name) for name in raw if name not in _RETRY_VALUES)
+    if unknown:
+        raise SaturnConfigError(
+            f"{_connection(conn_id)} has unknown keys in its extra 'retry': {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(_RETRY_VALUES)}."
+        )
+    values: dict[str, float] = {}
+    for name, value in raw.items():
+        integer, minimum, inclusive, expected = _RETRY_VALUES[name]
+        values[name] = _checked_number(
+            value, conn_id, f"retry.{name}", expected, minimum=minimum, inclusive=inclusive, integer=integer
+        )
+    key, attempts = _form_extra_item(extras, "max_attempts")
     if attempts is not None:
-        values["max_attempts"] = attempts
-    return RetryPolicy.from_dict(values)
+        integer, minimum, inclusive, expected = _RETRY_VALUES["max_attempts"]
+        values["max_attempts"] = _checked_number(
+            attempts, conn_id, key, expected, minimum=minimum, inclusive=inclusive, integer=integer
+        )
+    try:
+        return RetryPolicy(**values)  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:  # should RetryPolicy ever check more than the table above
+        raise SaturnConfigError(f"{_connection(conn_id)} has an invalid extra 'retry': {error}") from None
 
 
-def settings_from_connection(conn: Any) -> dict[str, Any]:
-    """``url``, ``api_token`` and ``extras`` of an Airflow connection of type ``saturn``."""
+def _checked_number(
+    value: Any,
+    conn_id: str,
+    extra: str,
+    expected: str,
+    *,
+    minimum: float,
+    inclusive: bool = False,
+    integer: bool = False,
+) -> Any:
+    """``value`` as a number (an ``int`` when ``integer``), or a :class:`SaturnConfigError` naming it."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    valid = (
+        number is not None
+        and math.isfinite(number)
+        and (number >= minimum if inclusive else number > minimum)
+        and (number.is_integer() or not integer)
+    )
+    if not valid or number is None:
+        raise SaturnConfigError(
+            f"{_connection(conn_id)} has an invalid extra {extra!r}: {_shown(value)}; expected {expected}."
+        )
+    return int(number) if integer else number
+
+
+def _connection(conn_id: str) -> str:
+    return f"The Airflow connection {conn_id!r}" if conn_id else "The Airflow connection"
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    """A bad value as the error shows it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def settings_from_connection(conn: Any) -> ConnectionSettings:
+    """The checked settings of an Airflow connection of type ``saturn`` (used by the hook and the trigger).
+
+    :raises SaturnConfigError: no host (the *Saturn URL*), no password (the *API token*), or an extra that is
+        not valid; the message names the connection and the field, never a secret.
+    """
+    conn_id = str(getattr(conn, "conn_id", "") or "")
     extras = conn.extra_dejson or {}
-    return {"url": _url_of(conn, extras), "api_token": conn.password or None, "extras": extras}
+    url = _url_of(conn, extras, conn_id)
+    token = (conn.password or "").strip()
+    problems = []
+    if not url:
+        problems.append(
+            f"{_connection(conn_id)} has no Saturn URL: put it in the connection's Host field (shown as Saturn URL), "
+            "e.g. https://app.community.saturnenterprise.io."
+        )
+    if not token:
+        problems.append(_missing_token(conn_id, (conn.login or "").strip()))
+    if not url or not token:
+        raise SaturnConfigError(" ".join(problems))
+    timeout, retry = client_settings(extras, conn_id)
+    return {"url": url, "api_token": token, "extras": extras, "timeout": timeout, "retry": retry}
 
 
-def _settings_from_environment(conn_id: str) -> dict[str, Any]:
+def _missing_token(conn_id: str, login: str) -> str:
+    """Where the token goes. A token left in Login is not used: Airflow masks passwords, not logins."""
+    where = "put it in the connection's Password field (shown as API token)"
+    if not login:
+        return f"{_connection(conn_id)} has no API token: {where}; get one at <your Saturn URL>/api/user/token."
+    mask_secret(login)  # likely the token itself, put in the wrong field: keep it out of the logs from now on
+    return (
+        f"{_connection(conn_id)} has no API token in its Password field (shown as API token) but has a Login: "
+        f"the token belongs in Password, not Login, so {where} and clear Login. "
+        "In a connection URI the token goes after the colon: saturn://:<token>@<host>."
+    )
+
+
+def _settings_from_environment(conn_id: str) -> ConnectionSettings:
     """Inside Saturn, ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` stand in for a missing connection."""
     url = next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
-    token = os.environ.get(TOKEN_ENV_VAR)
+    token = (os.environ.get(TOKEN_ENV_VAR) or "").strip()
     if url and token:
         log.info("No Airflow connection %r; using SATURN_BASE_URL and SATURN_TOKEN", conn_id)
-        return {"url": url, "api_token": token, "extras": {}}
+        return {"url": url, "api_token": token, "extras": {}, "timeout": DEFAULT_TIMEOUT, "retry": RetryPolicy()}
     raise AirflowNotFoundException(
         f"The conn_id `{conn_id}` isn't defined, and SATURN_BASE_URL / SATURN_TOKEN are not set either."
     )
 
 
-async def async_connection_settings(conn_id: str) -> dict[str, Any]:
+async def async_connection_settings(conn_id: str) -> ConnectionSettings:
     """:meth:`SaturnHook.connection_settings` for async code (the triggerer), never blocking its loop."""
     try:
         if hasattr(BaseHook, "aget_connection"):  # Airflow 3.1+
@@ -202,14 +363,26 @@ async def async_connection_settings(conn_id: str) -> dict[str, Any]:
     return settings_from_connection(conn)
 
 
-def _url_of(conn: Any, extras: dict[str, Any]) -> str | None:
-    """The Saturn URL from a connection: a full URL in host, or host/port/schema from a connection URI."""
+def _url_of(conn: Any, extras: Mapping[str, Any], conn_id: str) -> str | None:
+    """The Saturn URL of a connection: a full URL in host, or host[:port][/schema] (a connection URI's parts).
+
+    No scheme is invented: without one in host or in the ``scheme`` extra, the URL goes on without it, and
+    :func:`~airflow_provider_saturn.client.credentials.normalise_url` decides (and remembers it assumed one).
+    """
     host = (conn.host or "").strip()
     if not host:
         return None
     if "://" in host:
         return host
-    scheme = extras.get("scheme", "https")
     port = f":{conn.port}" if conn.port else ""
-    prefix = f"/{conn.schema.strip('/')}" if conn.schema else ""
-    return f"{scheme}://{host}{port}{prefix}"
+    prefix = f"/{conn.schema.strip('/')}" if conn.schema and conn.schema.strip("/") else ""
+    address = f"{host}{port}{prefix}"
+    scheme = str(extras.get("scheme") or "").strip().lower()
+    if not scheme:
+        return address
+    if scheme not in ("http", "https"):
+        raise SaturnConfigError(
+            f"{_connection(conn_id)} has an invalid extra 'scheme': {_shown(extras.get('scheme'))}; "
+            "expected http or https (or put the whole URL, https://..., in the Host field)."
+        )
+    return f"{scheme}://{address}"
