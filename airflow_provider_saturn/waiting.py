@@ -21,6 +21,35 @@ def seconds(value: float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def positive_seconds(name: str, value: float | timedelta) -> float:
+    """Seconds from a number or a ``timedelta`` that must be above zero; else a ``ValueError`` naming ``name``.
+
+    A zero poll interval would read Saturn as fast as the loop turns; a zero timeout would never wait.
+    """
+    try:
+        result = seconds(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of seconds or a timedelta, not {value!r}") from None
+    if not result > 0:  # also refuses NaN
+        raise ValueError(f"{name} must be positive, not {value!r}")
+    return result
+
+
+def missing_id(value: Any) -> bool:
+    """True for "no id": ``None``, or what a template renders a missing XCom to (``"None"``, ``""``, blanks)."""
+    return value is None or str(value).strip() in ("", "None")
+
+
+def required_id(value: Any, argument: str, task: str) -> str:
+    """``value`` as an id; no id (see :func:`missing_id`) fails at once, naming the argument, before any request."""
+    if missing_id(value):
+        raise ValueError(
+            f"{task} got no {argument} (it is {value!r}): a Saturn id is needed. Where it is pulled from an "
+            "upstream task's XCom, that task pushed none."
+        )
+    return str(value)
+
+
 def check_resource(resource: dict[str, Any], kind: str, target: str, *, strict: bool) -> bool:
     """True when ``resource`` is at ``target``; raises :class:`SaturnResourceError` on failure; else False."""
     decision = decide(resource.get("status"), target, strict=strict)
@@ -55,6 +84,8 @@ def wait_for_status(
                 log.warning("Could not read Saturn %s %s (%s); polling on", KIND_LABELS[kind], resource_id, error)
         else:
             if check_resource(resource, kind, target, strict=strict):
+                if log is not None:
+                    log.info("Saturn %s %s is %s", KIND_LABELS[kind], resource_id, target)
                 return resource
             last_status = resource.get("status")
             if log is not None:

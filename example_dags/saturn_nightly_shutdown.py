@@ -1,7 +1,9 @@
 """Every night, stop Saturn workspaces and Dask clusters that were left running.
 
-Shows: ``SaturnStopIdleResourcesOperator`` on a schedule, with a name pattern, a minimum age, an exclude
-list for what must stay up, and a dry run first so the log shows what will be stopped.
+Shows: ``SaturnStopIdleResourcesOperator`` on a schedule, with a name pattern, a minimum age (required: no
+run stops a server started minutes ago), an exclude list for what must stay up, and a dry run first so the
+log shows what will be stopped. A server whose start time Saturn does not give is never stopped; the report
+lists it as ``skipped``.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Shows: ``SaturnCreateProjectOperator`` with ``if_exists="reuse"`` and an attache
 starts (the waits run in the triggerer, not in a worker slot), a job step that uses the cluster, and
 stops with trigger rule ``all_done`` so nothing is left running when the job fails (a watcher task then
 fails the run, which the successful stops would otherwise mark a success).
+
+The clean-up pattern: when the create itself fails, the project id the stops pull renders to ``None``;
+being clean-up tasks (``all_done``), they then skip without a request, and the watcher fails the run. A
+start that fails after starting its resource stops it itself (``stop_on_failure``, default True).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import time
 from pathlib import Path
@@ -84,6 +85,70 @@ def test_workspace_is_stopped_when_the_job_fails(airflow_db, saturn_connection, 
     assert client.get_dask_cluster(project["dask_cluster_id"])["status"] == "stopped"
 
 
+def stored_xcoms(dag_run: Any) -> dict[tuple[str, str], str]:
+    """Every XCom of the run as the metadata database stores it: ``(task_id, key)`` -> the stored text."""
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    try:
+        from airflow.models.xcom import XComModel as XComRow  # Airflow 3
+    except ImportError:  # Airflow 2.11
+        from airflow.models.xcom import XCom as XComRow  # type: ignore[no-redef]
+
+    query = select(XComRow.task_id, XComRow.key, XComRow.value).where(
+        XComRow.dag_id == dag_run.dag_id, XComRow.run_id == dag_run.run_id
+    )
+    with create_session() as session:
+        rows = session.execute(query).all()
+    return {
+        (task_id, key): value.decode() if isinstance(value, bytes) else json.dumps(value)
+        for task_id, key, value in rows
+    }
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "sync"])
+def test_no_secret_of_the_project_reaches_any_xcom(airflow_db, saturn_connection, client, deferrable: bool) -> None:
+    """Environment variable values and the start script stay in Saturn; XCom (plain text) gets the names."""
+    dag = load_dag("saturn_workspace_before_job")
+    create = dag.task_dict["create_or_reuse_project"]
+    create.environment_variables = {"DB_PASSWORD": "hunter2"}
+    create.start_script = "export API_TOKEN=tok-0f1e2d3c; pip install -r requirements.txt"
+    for task in dag.tasks:
+        if isinstance(task, SaturnWaitingOperator):
+            task.deferrable = deferrable
+    dag_run = dag.test()
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "success", states(dag_run)
+    (project,) = client.list_projects()
+    assert project["environment_variables"] == {"DB_PASSWORD": "hunter2"}, "Saturn has it"
+    xcoms = stored_xcoms(dag_run)
+    returned = {task_id for task_id, key in xcoms if key == "return_value"}
+    assert {"create_or_reuse_project", "start_jupyter", "start_dask", "stop_dask", "stop_jupyter"} <= returned
+    for (task_id, key), text in xcoms.items():
+        assert "hunter2" not in text, (task_id, key)
+        assert "tok-0f1e2d3c" not in text, (task_id, key)
+    assert "DB_PASSWORD" in xcoms[("create_or_reuse_project", "return_value")], "the names stay visible"
+
+
+def test_clean_up_after_a_failed_create_skips_the_stops(airflow_db, saturn_connection) -> None:
+    """The stops (``all_done``) find no project id: they skip without a request; the watcher fails the run."""
+    dag = load_dag("saturn_workspace_before_job")
+    dag.task_dict["create_or_reuse_project"].jupyter_size = "huge"  # not a Saturn size: the create fails
+    dag_run = dag.test()
+    assert states(dag_run) == {
+        "create_or_reuse_project": "failed",
+        "start_jupyter": "upstream_failed",
+        "start_dask": "upstream_failed",
+        "run_job": "upstream_failed",
+        "stop_dask": "skipped",
+        "stop_jupyter": "skipped",
+        "fail_run_if_a_step_failed": "failed",
+    }
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    routes = saturn_connection.config.stats.by_route
+    assert not [route for route in routes if "None" in route or "{id}" in route], routes
+    assert saturn_connection.state.workspaces == {}
+
+
 def test_nightly_shutdown(airflow_db, saturn_connection, client: SaturnClient) -> None:
     idle = client.create_project("forgotten")
     client.start_jupyter_server(idle["id"])
@@ -117,8 +182,6 @@ def test_project_lifecycle(airflow_db, saturn_connection, client: SaturnClient, 
 
 def test_workspace_before_job_survives_a_flaky_saturn(airflow_db, saturn_connection, client, monkeypatch) -> None:
     """A quarter of all requests fail (5xx, 429, dropped answers): the run still succeeds, with one project."""
-    import json
-
     conn = json.loads(os.environ["AIRFLOW_CONN_SATURN_DEFAULT"])
     conn["extra"]["retry"] = {"max_attempts": 8, "initial_wait": 0.01, "max_wait": 0.05}
     monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -11,20 +13,63 @@ from airflow_provider_saturn.compat import BaseOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
-from airflow_provider_saturn.waiting import KIND_LABELS, check_event, check_resource, seconds, wait_for_status
+from airflow_provider_saturn.waiting import (
+    KIND_LABELS,
+    check_event,
+    check_resource,
+    missing_id,
+    positive_seconds,
+    required_id,
+    wait_for_status,
+)
+from airflow_provider_saturn.xcom_values import xcom_safe
+
+try:  # Airflow 3: the Task SDK
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # Airflow 2.11
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
 
+# The methods whose return value Airflow stores as the task's XCom ``return_value``.
+RETURNING_METHODS = ("execute", "execute_complete")
+
+
+def _returning_xcom_safe(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def returning(self: Any, *args: Any, **kwargs: Any) -> Any:
+        return xcom_safe(method(self, *args, **kwargs))
+
+    returning.__saturn_xcom_safe__ = True  # type: ignore[attr-defined]
+    return returning
+
 
 class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
     """Base of the Saturn operators: the connection, the hook, the extra link and the XCom pushes.
+
+    What any Saturn operator returns (from ``execute`` or ``execute_complete``) becomes an XCom, stored in
+    plain text: it goes through :func:`~airflow_provider_saturn.xcom_values.xcom_safe` first, so the values of
+    ``environment_variables`` read ``"***"`` (their names stay) and ``start_script`` (or a ``command``) reads
+    ``"***"``, nested dicts included. Use the hook for Saturn's full answers.
 
     :param saturn_conn_id: the Airflow connection of type ``saturn`` (inside Saturn, the environment).
     """
 
     operator_extra_links: tuple[SaturnResourceLink, ...] = (SaturnResourceLink(),)
     ui_color = "#f5e6ff"
+    # The argument that names the resource acted on (checked by ``checked_id``), and whether the task is a
+    # clean-up that skips when it has none (stops and deletes) instead of failing.
+    id_argument = ""
+    skips_without_id = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every return value of every Saturn operator, present and future, is made XCom-safe here."""
+        super().__init_subclass__(**kwargs)
+        for name in RETURNING_METHODS:
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "__saturn_xcom_safe__", False):
+                setattr(cls, name, _returning_xcom_safe(method))
 
     def __init__(self, *, saturn_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -34,6 +79,32 @@ class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
         """XCom the project's ids and Saturn UI URL (before any wait)."""
         push_resource_xcoms(context, saturn_url=self.hook.get_conn().url, project=project)
 
+    def checked_id(self) -> str:
+        """The rendered id in ``id_argument``, checked before any request.
+
+        No id (``None``, or ``"None"``/``""``, which is what a template pulling a missing XCom renders to)
+        fails at once naming the argument. A clean-up task (a stop or delete whose ``trigger_rule`` is not
+        ``all_success``, typically ``all_done`` after a create that failed) skips instead: there is nothing
+        to clean up. With ``all_success`` its upstream succeeded, so a missing id is a bug and fails.
+        """
+        value = getattr(self, self.id_argument)
+        if missing_id(value) and self.skips_without_id and not self._needs_upstream_success():
+            message = (
+                f"No {self.id_argument} (it is {value!r}): nothing to clean up, so this "
+                f"{self.trigger_rule_name()} clean-up task is skipped. An upstream task that should give the id "
+                "gave none (did it fail?)."
+            )
+            self.log.info("%s", message)
+            raise AirflowSkipException(message)
+        return required_id(value, self.id_argument, f"{type(self).__name__} {self.task_id!r}")
+
+    def trigger_rule_name(self) -> str:
+        """The task's trigger rule as a plain string (an enum on both Airflow lines)."""
+        return str(getattr(self.trigger_rule, "value", self.trigger_rule))
+
+    def _needs_upstream_success(self) -> bool:
+        return self.trigger_rule_name() == "all_success"
+
 
 class SaturnWaitingOperator(SaturnBaseOperator):
     """A Saturn operator that asks for a status change and waits for it, or defers the wait.
@@ -42,6 +113,10 @@ class SaturnWaitingOperator(SaturnBaseOperator):
     :param timeout: the longest wait, in seconds or as a ``timedelta`` (default 30 minutes).
     :param poll_interval: seconds between status reads (default 10, as Saturn asks).
     :param deferrable: hand the wait to the triggerer (default ``[operators] default_deferrable``).
+    :param stop_on_failure: a start that this task began and that then fails (the resource goes into
+        ``error`` or is sent the other way) or times out stops what it started (default True), in sync and
+        deferred waits alike; best effort and logged: the task fails with the original error. A resource
+        already ``pending``/``running`` before the task began is never stopped by it.
     """
 
     resource_kind = ""  # "jupyter_server" or "dask_cluster"
@@ -54,15 +129,15 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         timeout: float | timedelta = timedelta(minutes=30),
         poll_interval: float = 10.0,
         deferrable: bool | None = None,
+        stop_on_failure: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if seconds(timeout) <= 0 or poll_interval <= 0:
-            raise ValueError("timeout and poll_interval must be positive")
         self.wait_for_completion = wait_for_completion
-        self.timeout = seconds(timeout)
-        self.poll_interval = float(poll_interval)
+        self.timeout = positive_seconds("timeout", timeout)
+        self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.stop_on_failure = stop_on_failure
         self._waiting_on: tuple[str, str] | None = None
 
     def start_and_wait(
@@ -112,19 +187,20 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     stop_on_kill=started_here,
                 ),
                 method_name="execute_complete",
-                kwargs={"kind": kind, "target": target, "resource_id": resource_id},
+                kwargs={"kind": kind, "target": target, "resource_id": resource_id, "started_here": started_here},
             )
         self._waiting_on = (kind, resource_id) if started_here else None
         try:
-            return wait_for_status(
-                lambda: self.hook.get_resource(kind, resource_id),
-                kind=kind,
-                resource_id=resource_id,
-                target=target,
-                timeout=self.timeout,
-                poll_interval=self.poll_interval,
-                log=self.log,
-            )
+            with self._stopped_on_failure(kind, resource_id, started_here=started_here):
+                return wait_for_status(
+                    lambda: self.hook.get_resource(kind, resource_id),
+                    kind=kind,
+                    resource_id=resource_id,
+                    target=target,
+                    timeout=self.timeout,
+                    poll_interval=self.poll_interval,
+                    log=self.log,
+                )
         finally:
             self._waiting_on = None
 
@@ -133,26 +209,48 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         raise NotImplementedError
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None, **wait: Any) -> dict[str, Any]:
-        """Resume after the trigger: refuse an event that is not ours, fail on error or timeout, else return
-        the resource as it is now.
+        """Resume after the trigger: refuse an event that is not ours, fail on error or timeout (stopping what
+        this task started, see ``stop_on_failure``), else return the resource as it is now.
 
-        ``wait`` holds what was deferred (``kind``, ``target``, ``resource_id``); where a runner drops it
-        (``dag.test()`` on Airflow 3 does), the operator works it out again.
+        ``wait`` holds what was deferred (``kind``, ``target``, ``resource_id``, ``started_here``); where a
+        runner drops it (``dag.test()`` does), the operator works the id out again and takes ``started_here``
+        from the event, which the trigger echoes.
         """
         kind = wait.get("kind") or self.resource_kind
         target = wait.get("target") or self.target_status
         resource_id = wait.get("resource_id") or self.expected_resource_id()
-        accepted = check_event(event, resource_id=resource_id, target=target)
+        started_here = wait.get("started_here")
+        if started_here is None:
+            started_here = isinstance(event, dict) and event.get("started_here") is True
+        with self._stopped_on_failure(kind, resource_id, started_here=bool(started_here)):
+            accepted = check_event(event, resource_id=resource_id, target=target)
         self.log.info("%s", accepted["message"])
         return self.hook.get_resource(kind, resource_id)
+
+    @contextmanager
+    def _stopped_on_failure(self, kind: str, resource_id: str, *, started_here: bool) -> Iterator[None]:
+        """A failed or timed-out wait on a start this task began stops the resource, then fails as it would."""
+        from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnWaitTimeoutError
+
+        try:
+            yield
+        except (SaturnResourceError, SaturnWaitTimeoutError) as error:
+            if started_here and self.stop_on_failure:
+                self._stop_best_effort(kind, resource_id, f"its start failed ({type(error).__name__})")
+            raise
+
+    def _stop_best_effort(self, kind: str, resource_id: str, why: str) -> None:
+        """Stop a resource this task started; log, and never raise: the task's own error is what matters."""
+        label = f"Saturn {KIND_LABELS[kind]} {resource_id}"
+        try:
+            self.hook.stop_resource(kind, resource_id)
+            self.log.warning("Stopped %s, which this task started: %s", label, why)
+        except Exception as error:
+            self.log.warning("Could not stop %s, which this task started (%s): %s", label, why, error)
 
     def on_kill(self) -> None:
         """A start killed while waiting stops what it started: best effort, logged, never raises."""
         if self._waiting_on is None:
             return
         kind, resource_id = self._waiting_on
-        try:
-            self.hook.stop_resource(kind, resource_id)
-            self.log.info("Stopped Saturn %s %s, started by this killed task", KIND_LABELS[kind], resource_id)
-        except Exception as error:
-            self.log.warning("Could not stop Saturn %s %s: %s", KIND_LABELS[kind], resource_id, error)
+        self._stop_best_effort(kind, resource_id, "the task was killed")

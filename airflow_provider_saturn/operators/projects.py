@@ -58,7 +58,9 @@ class SaturnCreateProjectOperator(_SaturnProjectSettingsOperator):
         (``n_workers``, ``worker_size``, ``scheduler_size``, ``nthreads``); ``None`` attaches none. Templated.
     :param description, image_uri, start_script, environment_variables, working_dir, jupyter_size,
         jupyter_disk_space, jupyter_auto_shutoff, jupyter_start_ssh: as in ``SaturnHook.create_project``.
-    :return: the project dict (``id``, ``jupyter_server_id``, ``dask_cluster_id``, ...).
+    :return: the project dict (``id``, ``jupyter_server_id``, ``dask_cluster_id``, ...). XCom is stored in
+        plain text, so the values of ``environment_variables`` read ``"***"`` (the names stay) and so does
+        ``start_script``, also in the nested ``dask_cluster``; ``SaturnHook.get_project`` gives them in full.
     """
 
     template_fields: Sequence[str] = ("name", *TEMPLATED_SETTINGS, "dask_cluster", "saturn_conn_id")
@@ -108,13 +110,16 @@ class SaturnCreateProjectOperator(_SaturnProjectSettingsOperator):
 class SaturnUpdateProjectOperator(_SaturnProjectSettingsOperator):
     """Update a project's settings (any but its name).
 
-    :param project_id: the project id. Templated.
+    :param project_id: the project id. Templated. No id fails at once.
     :param update_jupyter_server: stop a running Jupyter server whose settings changed (default True),
         so that its next start uses them.
+    :return: the project dict, with the values of ``environment_variables`` and ``start_script`` as
+        ``"***"`` (as for ``SaturnCreateProjectOperator``).
     """
 
     template_fields: Sequence[str] = ("project_id", *TEMPLATED_SETTINGS, "saturn_conn_id")
     template_fields_renderers = {"environment_variables": "json"}
+    id_argument = "project_id"
 
     def __init__(self, *, project_id: str, update_jupyter_server: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -123,7 +128,7 @@ class SaturnUpdateProjectOperator(_SaturnProjectSettingsOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         project = self.hook.update_project(
-            self.project_id, update_jupyter_server=self.update_jupyter_server, **self.settings()
+            self.checked_id(), update_jupyter_server=self.update_jupyter_server, **self.settings()
         )
         self.push_project(context, project)
         return project
@@ -132,6 +137,9 @@ class SaturnUpdateProjectOperator(_SaturnProjectSettingsOperator):
 class SaturnDeleteProjectOperator(SaturnBaseOperator):
     """Delete a project.
 
+    No id (the create upstream failed): a clean-up task (``trigger_rule="all_done"``) skips; with
+    ``all_success`` the task fails at once.
+
     :param project_id: the project id. Templated.
     :param ignore_missing: succeed when no such project exists (default False).
     :param allow_active: delete even a running project (default False: Saturn refuses).
@@ -139,6 +147,8 @@ class SaturnDeleteProjectOperator(SaturnBaseOperator):
 
     template_fields: Sequence[str] = ("project_id", "saturn_conn_id")
     operator_extra_links = ()  # the project's page is gone once it is deleted
+    id_argument = "project_id"
+    skips_without_id = True
 
     def __init__(
         self, *, project_id: str, ignore_missing: bool = False, allow_active: bool = False, **kwargs: Any
@@ -151,11 +161,12 @@ class SaturnDeleteProjectOperator(SaturnBaseOperator):
     def execute(self, context: Context) -> None:
         from airflow_provider_saturn.client.errors import SaturnNotFoundError
 
+        project_id = self.checked_id()
         try:
-            self.hook.delete_project(self.project_id, allow_active=self.allow_active)
+            self.hook.delete_project(project_id, allow_active=self.allow_active)
         except SaturnNotFoundError:
             if not self.ignore_missing:
                 raise
-            self.log.info("Saturn project %s does not exist; nothing to delete", self.project_id)
+            self.log.info("Saturn project %s does not exist; nothing to delete", project_id)
             return
-        self.log.info("Deleted Saturn project %s", self.project_id)
+        self.log.info("Deleted Saturn project %s", project_id)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.statuses import TARGET_STATUSES
 from airflow_provider_saturn.compat import BaseSensorOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
-from airflow_provider_saturn.waiting import check_event, check_resource
+from airflow_provider_saturn.waiting import KIND_LABELS, check_event, check_resource, positive_seconds, required_id
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
@@ -19,10 +20,15 @@ if TYPE_CHECKING:
 class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
     """Pokes a resource's status until it is ``target_status``; ``error`` fails at once unless it is the target.
 
+    The id is checked before any request: none (``None``, or ``"None"``/``""`` from a template pulling a
+    missing XCom) fails at once, naming the argument.
+
     :param target_status: ``"running"`` (default), ``"stopped"`` or ``"error"``. Templated.
     :param saturn_conn_id: the Airflow connection of type ``saturn``.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``); the sensor's
         ``timeout`` becomes the trigger's deadline and ``poke_interval`` its poll interval.
+    :param poke_interval: seconds (or a ``timedelta``) between status reads, default 10; must be positive.
+    :param timeout: the longest wait (Airflow's sensor ``timeout``); must be positive.
     """
 
     kind = ""
@@ -35,10 +41,16 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
         target_status: str = "running",
         saturn_conn_id: str = DEFAULT_CONN_ID,
         deferrable: bool | None = None,
+        poke_interval: float | timedelta = 10.0,
         **kwargs: Any,
     ) -> None:
-        kwargs.setdefault("poke_interval", 10.0)
-        super().__init__(**kwargs)
+        # Before Airflow's own checks, which let 0 through (and differ between Airflow lines for negatives).
+        positive_seconds("poke_interval", poke_interval)
+        timeout = kwargs.get("timeout", (kwargs.get("default_args") or {}).get("timeout"))
+        if timeout is not None:
+            positive_seconds("timeout", timeout)
+        super().__init__(poke_interval=poke_interval, **kwargs)
+        positive_seconds("timeout", self.timeout)  # also [sensors] default_timeout
         if target_status not in TARGET_STATUSES:
             raise ValueError(f"target_status must be one of {list(TARGET_STATUSES)}, not {target_status!r}")
         self.target_status = target_status
@@ -47,14 +59,17 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
 
     @property
     def resource_id(self) -> str:
-        return str(getattr(self, self.id_field))
+        """The rendered id; no id raises a ``ValueError`` naming the argument."""
+        return required_id(getattr(self, self.id_field), self.id_field, f"{type(self).__name__} {self.task_id!r}")
 
     def poke(self, context: Context) -> bool:
-        resource = self.hook.get_resource(self.kind, self.resource_id)
-        self.log.info("Saturn %s %s is %s", self.kind, self.resource_id, resource.get("status"))
+        resource_id = self.resource_id
+        resource = self.hook.get_resource(self.kind, resource_id)
+        self.log.info("Saturn %s %s is %s", KIND_LABELS[self.kind], resource_id, resource.get("status"))
         return check_resource(resource, self.kind, self.target_status, strict=False)
 
     def execute(self, context: Context) -> Any:
+        resource_id = self.resource_id  # no id: fail now, before any request or wait
         if not self.deferrable:
             return super().execute(context)
         if self.poke(context):
@@ -64,7 +79,7 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
         self.defer(
             trigger=SaturnStatusTrigger(
                 resource_kind=self.kind,
-                resource_id=self.resource_id,
+                resource_id=resource_id,
                 target_status=self.target_status,
                 deadline=time.time() + float(self.timeout),
                 saturn_conn_id=self.saturn_conn_id,

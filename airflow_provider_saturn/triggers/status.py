@@ -15,21 +15,38 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
-from airflow_provider_saturn.compat import AirflowNotFoundException
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_saturn.waiting import positive_seconds
 
 
 def wait_event(
-    status: str, *, resource_id: str, target_status: str, last_status: str | None, message: str
+    status: str,
+    *,
+    resource_id: str,
+    target_status: str,
+    last_status: str | None,
+    message: str,
+    started_here: bool = False,
 ) -> dict[str, Any]:
-    """The one terminal event shape: ``{status, resource_id, target_status, last_status, message}``."""
+    """The one terminal event shape: ``{status, resource_id, target_status, last_status, message,
+    started_here}``; ``started_here`` echoes ``stop_on_kill`` for runners that drop the deferral's kwargs."""
     return {
         "status": status,
         "resource_id": resource_id,
         "target_status": target_status,
         "last_status": last_status,
         "message": message,
+        "started_here": started_here,
     }
+
+
+def connection_problem(conn_id: str, error: Exception) -> str:
+    """Why no client could be built: our own config errors already name the connection; others get its name."""
+    from airflow_provider_saturn.client.errors import SaturnConfigError
+
+    if isinstance(error, SaturnConfigError):
+        return str(error)
+    return f"Cannot talk to Saturn through connection {conn_id!r}: {type(error).__name__}: {error}"
 
 
 class SaturnStatusTrigger(BaseTrigger):
@@ -40,9 +57,11 @@ class SaturnStatusTrigger(BaseTrigger):
     :param target_status: ``"running"``, ``"stopped"`` (or ``"error"``, for a sensor).
     :param deadline: absolute UNIX time after which the wait ends with a ``timeout`` event.
     :param saturn_conn_id: the Airflow connection, resolved in the triggerer (no secret is serialized).
-    :param poll_interval: seconds between status reads (Saturn asks for no more than one per 10 s).
+    :param poll_interval: seconds between status reads (Saturn asks for no more than one per 10 s); must
+        be positive.
     :param strict: fail when the resource heads away from the target (operators); sensors just wait.
-    :param stop_on_kill: on Airflow 3.3+, stop the resource when a user kills the deferred task.
+    :param stop_on_kill: the operator started the resource: on Airflow 3.3+, stop it when a user kills the
+        deferred task; the event echoes it as ``started_here``, for the operator's ``stop_on_failure``.
     :param timeout: seconds per HTTP request (default: the connection's ``timeout``, else 30).
     :param retry: retry policy values (see :class:`~airflow_provider_saturn.client.RetryPolicy`).
     """
@@ -67,10 +86,10 @@ class SaturnStatusTrigger(BaseTrigger):
         self.target_status = target_status
         self.deadline = float(deadline)
         self.saturn_conn_id = saturn_conn_id
-        self.poll_interval = float(poll_interval)
+        self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.strict = strict
         self.stop_on_kill = stop_on_kill
-        self.timeout = float(timeout) if timeout is not None else None
+        self.timeout = positive_seconds("timeout", timeout) if timeout is not None else None
         self.retry = dict(retry) if retry else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -94,16 +113,13 @@ class SaturnStatusTrigger(BaseTrigger):
     async def _client(self) -> Any:
         from airflow_provider_saturn.client.async_client import shared_async_client
         from airflow_provider_saturn.client.credentials import resolve_credentials
-        from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT
         from airflow_provider_saturn.client.retry import RetryPolicy
-        from airflow_provider_saturn.hooks.saturn import async_connection_settings, form_extra, retry_from_extras
+        from airflow_provider_saturn.hooks.saturn import async_connection_settings
 
         settings = await async_connection_settings(self.saturn_conn_id)
         credentials = resolve_credentials(settings["url"], settings["api_token"])
-        extras = settings["extras"]
-        retry = RetryPolicy.from_dict(self.retry) if self.retry else retry_from_extras(extras)
-        timeout = self.timeout or float(form_extra(extras, "timeout") or DEFAULT_TIMEOUT)
-        return shared_async_client(credentials, timeout=timeout, retry=retry)
+        retry = RetryPolicy.from_dict(self.retry) if self.retry else settings["retry"]
+        return shared_async_client(credentials, timeout=self.timeout or settings["timeout"], retry=retry)
 
     def _event(self, status: str, last_status: str | None, message: str) -> TriggerEvent:
         return TriggerEvent(
@@ -113,6 +129,7 @@ class SaturnStatusTrigger(BaseTrigger):
                 target_status=self.target_status,
                 last_status=last_status,
                 message=message,
+                started_here=self.stop_on_kill,
             )
         )
 
@@ -125,8 +142,8 @@ class SaturnStatusTrigger(BaseTrigger):
         last_problem = ""
         try:
             client = await self._client()
-        except (SaturnError, AirflowNotFoundException) as error:  # no connection, or an unusable one
-            yield self._event("error", None, str(error))
+        except Exception as error:  # no connection, bad extras, anything: one error event, never a crashed trigger
+            yield self._event("error", None, connection_problem(self.saturn_conn_id, error))
             return
         while True:
             try:

@@ -1,12 +1,15 @@
-"""Scheduled shutdown of idle resources: filters, age, exclusions, dry run."""
+"""Scheduled shutdown of idle resources: filters, age (required; never guessed), exclusions, dry run."""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 
+import pytest
+
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
+from tests.conftest import requests_to
 from tests.harness import run_operator
 
 
@@ -57,6 +60,7 @@ def test_dry_run_reports_and_stops_nothing(saturn_connection, client) -> None:
             "action": "would stop",
             "kind": "jupyter_server",
             "id": old["id"],
+            "reason": f"started at {old['started_at']}",
         }
     ]
     assert client.get_jupyter_server(old["id"])["status"] == "running"
@@ -64,7 +68,48 @@ def test_dry_run_reports_and_stops_nothing(saturn_connection, client) -> None:
 
 def test_nothing_to_stop(saturn_connection, client) -> None:
     client.create_project("stopped-one")
-    assert run_operator(SaturnStopIdleResourcesOperator(task_id="idle")) == []
+    assert run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=60)) == []
+
+
+def test_older_than_is_required_and_positive() -> None:
+    """No default age: a run with defaults would otherwise stop what a colleague started a second ago."""
+    with pytest.raises(Exception, match="missing keyword argument 'older_than'"):  # TypeError; on 2.11 Airflow's
+        SaturnStopIdleResourcesOperator(task_id="idle")  # type: ignore[call-arg]
+    for bad in (0, -5, timedelta(0)):
+        with pytest.raises(ValueError, match="older_than must be positive"):
+            SaturnStopIdleResourcesOperator(task_id="idle", older_than=bad)
+
+
+def test_an_exclude_string_is_one_name_not_its_characters(saturn_connection, client) -> None:
+    kept = _running_project(client, saturn_connection, "production-dashboard", hours_ago=5)
+    other = _running_project(client, saturn_connection, "p", hours_ago=5)  # one of its characters, as a name
+    report = run_operator(
+        SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, exclude="production-dashboard")
+    )
+    assert [item["project_name"] for item in report] == ["p"]
+    assert client.get_jupyter_server(kept["id"])["status"] == "running"
+    assert client.get_jupyter_server(other["id"])["status"] in ("stopping", "stopped")
+
+
+def test_an_exclude_template_rendering_to_a_string_is_one_name(saturn_connection, client) -> None:
+    kept = _running_project(client, saturn_connection, "production-dashboard", hours_ago=5)
+    operator = SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, exclude="{{ params.keep }}")
+    operator.render_template_fields({"params": {"keep": "production-dashboard"}})
+    assert run_operator(operator) == []
+    assert client.get_jupyter_server(kept["id"])["status"] == "running"
+
+
+def test_a_server_without_a_start_time_is_skipped_never_aged_by_its_last_change(saturn_connection, client) -> None:
+    """Saturn gives no ``started_at``: its ``updated_at`` (however old) is not taken for a start time."""
+    emulator = saturn_connection
+    unknown = _running_project(client, emulator, "no-start-time")
+    emulator.state.workspaces[unknown["id"]].life.started_at = None
+    emulator.state.workspaces[unknown["id"]].updated_at = "2026-01-01T00:00:00+00:00"
+    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600))
+    assert [(item["id"], item["action"]) for item in report] == [(unknown["id"], "skipped")]
+    assert "no start time" in report[0]["reason"]
+    assert client.get_jupyter_server(unknown["id"])["status"] == "running"
+    assert requests_to(emulator, "POST /api/workspaces/{id}/stop") == 0
 
 
 def test_a_server_that_is_just_starting_is_left_alone(saturn_connection, client) -> None:

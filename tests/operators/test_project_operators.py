@@ -13,6 +13,11 @@ from airflow_provider_saturn.operators import (
 from tests.conftest import requests_to
 from tests.harness import RecordingTI, context_for, run_operator
 
+try:
+    from airflow.sdk.exceptions import AirflowSkipException
+except ImportError:  # Airflow 2.11
+    from airflow.exceptions import AirflowSkipException  # type: ignore[no-redef]
+
 
 def create(**kwargs) -> SaturnCreateProjectOperator:
     return SaturnCreateProjectOperator(task_id="create", name=kwargs.pop("name", "proj"), **kwargs)
@@ -61,12 +66,13 @@ def test_bad_arguments_fail_before_any_request(saturn_connection) -> None:
     assert requests_to(saturn_connection, "POST /api/workspaces") == 0
 
 
-def test_update_operator(saturn_connection) -> None:
+def test_update_operator(saturn_connection, client) -> None:
     project = run_operator(create())
     updated = run_operator(
         SaturnUpdateProjectOperator(task_id="update", project_id=project["id"], environment_variables={"a": "1"})
     )
-    assert updated["environment_variables"] == {"A": "1"}
+    assert updated["environment_variables"] == {"A": "***"}, "the name stays, the value is not XCom'd"
+    assert client.get_project(project["id"])["environment_variables"] == {"A": "1"}, "Saturn has the value"
 
 
 def test_delete_and_ignore_missing(saturn_connection) -> None:
@@ -87,3 +93,16 @@ def test_ids_and_settings_are_templated() -> None:
     delete = SaturnDeleteProjectOperator(task_id="d", project_id="{{ params.pid }}")
     delete.render_template_fields({"params": {"pid": "abc"}})
     assert delete.project_id == "abc"
+
+
+@pytest.mark.parametrize("no_id", [None, "None", "", "  "])
+def test_a_clean_up_delete_without_an_id_skips_and_a_plain_one_fails(saturn_connection, no_id) -> None:
+    cleanup = SaturnDeleteProjectOperator(task_id="delete", project_id="{{ params.id }}", trigger_rule="all_done")
+    cleanup.render_template_fields({"params": {"id": no_id}})
+    with pytest.raises(AirflowSkipException, match="No project_id"):
+        run_operator(cleanup)
+    with pytest.raises(ValueError, match="got no project_id"):
+        run_operator(SaturnDeleteProjectOperator(task_id="delete", project_id=no_id, ignore_missing=True))
+    with pytest.raises(ValueError, match="got no project_id"):
+        run_operator(SaturnUpdateProjectOperator(task_id="update", project_id=no_id, description="x"))
+    assert saturn_connection.config.stats.requests == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -76,3 +77,31 @@ def test_deferrable_mode_does_not_defer_when_already_there(workspace, client) ->
 def test_bad_target_status_is_refused() -> None:
     with pytest.raises(ValueError, match="target_status must be one of"):
         SaturnJupyterServerSensor(task_id="s", jupyter_server_id="x", target_status="started")
+
+
+def test_poke_says_jupyter_server_as_the_operators_do(workspace, capsys) -> None:
+    jupyter_sensor(workspace).poke(context_for())
+    assert f"Saturn Jupyter server {workspace['id']} is stopped" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["poke_interval", "timeout"])
+@pytest.mark.parametrize("bad", [0, 0.0, -1, timedelta(0)])
+def test_a_non_positive_poke_interval_or_timeout_is_refused(name: str, bad) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be positive"):
+        SaturnJupyterServerSensor(task_id="s", jupyter_server_id="x", **{name: bad})
+    with pytest.raises(ValueError, match=f"{name} must be positive"):  # also when it comes from default_args
+        SaturnDaskClusterSensor(task_id="d", dask_cluster_id="x", default_args={name: bad})
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+@pytest.mark.parametrize("no_id", [None, "None", "", "  "])
+def test_a_sensor_without_an_id_fails_at_once(saturn_connection, no_id, deferrable: bool) -> None:
+    sensor = SaturnJupyterServerSensor(
+        task_id="s", jupyter_server_id="{{ params.id }}", poke_interval=0.05, timeout=5, deferrable=deferrable
+    )
+    sensor.render_template_fields({"params": {"id": no_id}})
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="got no jupyter_server_id"):
+        run_operator(sensor)
+    assert time.monotonic() - started < 2
+    assert saturn_connection.config.stats.requests == 0

@@ -53,6 +53,7 @@ async def test_success_event(workspace, client) -> None:
         "target_status": "running",
         "last_status": "running",
         "message": f"Saturn Jupyter server {workspace['id']} is running",
+        "started_here": False,
     }
 
 
@@ -119,13 +120,6 @@ async def test_cancelled_error_propagates(workspace, client, saturn_connection) 
         await task
 
 
-async def test_transient_failures_are_retried_within_a_poll(workspace, client, saturn_connection) -> None:
-    client.start_jupyter_server(workspace["id"])
-    saturn_connection.set_faults(queue=["error", "drop", "throttle"], retry_after=0)
-    event = (await first_event(trigger_for(workspace["id"]))).payload
-    assert event["status"] == "success"
-
-
 async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> None:
     saturn_connection.state.transition_seconds = 1.0  # several polls per wait
     ids = []
@@ -162,3 +156,48 @@ async def test_a_missing_connection_is_an_error_event(monkeypatch) -> None:
     event = (await first_event(trigger_for("d" * 32, saturn_conn_id="saturn_nowhere"))).payload
     assert event["status"] == "error"
     assert "saturn_nowhere" in event["message"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 0.0])
+def test_a_non_positive_poll_interval_is_refused(bad) -> None:
+    with pytest.raises(ValueError, match="poll_interval must be positive"):
+        trigger_for("a" * 32, poll_interval=bad)
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        {"extra": {"timeout": "soon"}},  # ValueError
+        {"extra": {"retry": {"max_attempts": 3, "bogus": 1}}},  # ValueError (or SaturnConfigError)
+        {"extra": {"retry": 5}},  # TypeError
+        {"host": ""},  # no Saturn URL
+    ],
+    ids=["timeout-not-a-number", "unknown-retry-setting", "retry-not-an-object", "no-host"],
+)
+async def test_a_connection_the_client_cannot_be_built_from_is_an_error_event(
+    saturn_connection, monkeypatch, connection: dict[str, Any]
+) -> None:
+    conn = {"conn_type": "saturn", "host": saturn_connection.url, "password": TOKEN, **connection}
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_BROKEN", json.dumps(conn))
+    event = (await first_event(trigger_for("d" * 32, saturn_conn_id="saturn_broken"), limit=5)).payload
+    assert event["status"] == "error"
+    assert "saturn_broken" in event["message"]
+    assert saturn_connection.config.stats.requests == 0
+
+
+async def test_transient_failures_are_retried_within_one_poll_not_by_the_next_poll(
+    workspace, client, saturn_connection
+) -> None:
+    """One poll a minute and a 5 s deadline: only the client's own retries can turn these faults into success."""
+    client.start_jupyter_server(workspace["id"])
+    await asyncio.sleep(saturn_connection.state.transition_seconds + 0.05)
+    assert client.get_jupyter_server(workspace["id"])["status"] == "running"
+    saturn_connection.config.stats.by_route.clear()
+    saturn_connection.set_faults(queue=["error", "drop", "throttle"], retry_after=0)  # 3 of the 4 attempts
+    started = time.monotonic()
+    trigger = trigger_for(workspace["id"], poll_interval=60, deadline=time.time() + 5)
+    event = (await first_event(trigger, limit=10)).payload
+    assert event["status"] == "success", event
+    assert time.monotonic() - started < 2
+    assert requests_to(saturn_connection, "GET /api/workspaces/{id}") == 4, "three faults, then the answer"
+    assert saturn_connection.config.stats.faults == {"error": 1, "drop": 1, "throttle": 1}
