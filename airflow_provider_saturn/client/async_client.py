@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying
 
-from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.credentials import SaturnCredentials
 from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, checked_timeout, client_headers
-from airflow_provider_saturn.client.responses import Expect, RequestTarget, decode, exchange_failure
+from airflow_provider_saturn.client.kinds import resource_wire
+from airflow_provider_saturn.client.paging import PageLimits, PageWalk
+from airflow_provider_saturn.client.responses import Expect, RequestTarget, decode, exchange_failure, missing_from_list
 from airflow_provider_saturn.client.retry import RetryPolicy
 
 MAX_CONNECTIONS = 64
@@ -48,8 +49,10 @@ class AsyncSaturnClient:
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        page_limits: PageLimits | None = None,
     ) -> None:
         self._credentials = credentials
+        self.page_limits = page_limits or PageLimits()
         self.timeout = checked_timeout(timeout)
         self.retry_policy = retry or RetryPolicy()
         self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
@@ -147,17 +150,27 @@ class AsyncSaturnClient:
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
-        """A Jupyter server (``kind="jupyter_server"``) or Dask cluster (``"dask_cluster"``) by id."""
-        return await self._call(kind, "GET", resource_id)
+        """A resource of any kind of :data:`~.kinds.RESOURCES` by id (a job run: ``"<job id>/<run name>"``)."""
+        resource = resource_wire(kind)
+        plan = resource.read_plan(resource_id)
+        if plan.list_field is None:
+            return await self._request("GET", plan.path, resource.label, str(resource_id), shape=plan.shape)
+        walk = PageWalk(plan.path, plan.list_field, None, self.page_limits)
+        while walk.query is not None:
+            items = await self._request(
+                "GET", plan.path, resource.label, str(resource_id), params=walk.query, shape=walk.take
+            )
+            for item in items:
+                if plan.match is not None and plan.match(item):
+                    return plan.shape(item)
+        raise missing_from_list(resource.label, str(resource_id), plan.path)
 
     async def stop_resource(self, kind: str, resource_id: str) -> dict[str, Any]:
-        """Ask Saturn to stop a Jupyter server or Dask cluster."""
-        return await self._call(kind, "POST", resource_id, "stop")
-
-    async def _call(self, kind: str, method: str, resource_id: str, action: str = "") -> dict[str, Any]:
-        resource = wire.resource_wire(kind)
-        path = resource.path(resource_id, action)
-        return await self._request(method, path, resource.label, resource_id, shape=resource.normalise)
+        """Ask Saturn to stop a resource of any kind (a job run: that run only); returns it as it is then."""
+        resource = resource_wire(kind)
+        path, shape = resource.stop_plan(resource_id)
+        answer = await self._request("POST", path, resource.label, str(resource_id), shape=shape)
+        return answer if shape is not None else await self.get_resource(kind, resource_id)
 
 
 _SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[Any, ...], AsyncSaturnClient]] = (

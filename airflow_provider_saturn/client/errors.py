@@ -86,7 +86,7 @@ class SaturnNotFoundError(SaturnAPIError):
 
     def _describe(self) -> str:
         hint = ""
-        if self.resource_id and len(self.resource_id) != 32:
+        if self.resource_id and len(self.resource_id) != 32 and "/" not in self.resource_id:
             hint = " Saturn ids are 32 hex characters: maybe a name was given instead of an id?"
         return f"Saturn has no {self.resource} with id {self.resource_id!r}.{hint} ({super()._describe()})"
 

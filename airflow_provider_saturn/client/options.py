@@ -1,4 +1,4 @@
-"""Checks of workspace and Dask settings against Saturn's ``options`` (``GET /api/info/servers``).
+"""Checks of workspace, Dask and job settings against Saturn's ``options`` (``GET /api/info/servers``).
 
 Run before any request that changes something, so that a typo names the valid choices and loses nothing.
 """
@@ -64,3 +64,25 @@ def validate_dask_counts(*, n_workers: int | None, nthreads: int | None) -> None
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise SaturnInvalidOptionError(f"{label} must be a whole number of at least {minimum}, not {value!r}.")
+
+
+def validate_job_settings(settings: dict[str, Any], options: dict[str, Any] | None) -> None:
+    """Checks of a job's settings: types first (no request), then ``instance_size`` against ``options``.
+
+    :param options: Saturn's options, or ``None`` when no size is given (nothing to check against them).
+    """
+    for field in ("name", "command"):
+        value = settings.get(field)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise SaturnInvalidOptionError(f"A job's {field} must be a non-empty string, not {value!r}.")
+    env = settings.get("environment_variables")
+    if env is not None and not isinstance(env, dict):
+        raise SaturnInvalidOptionError(
+            f"environment_variables must be a dict of names to values, not {type(env).__name__}."
+        )
+    for label, minimum in (("scale", 1), ("retries", 0)):
+        value = settings.get(label)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise SaturnInvalidOptionError(f"{label} must be a whole number of at least {minimum}, not {value!r}.")
+    if options is not None:
+        _check("size", settings.get("instance_size"), size_names(options))

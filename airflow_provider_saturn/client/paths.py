@@ -62,6 +62,8 @@ class Paths:
     OPTIONS = "api/info/servers"
     WORKSPACES = "api/workspaces"
     DASK_CLUSTERS = "api/dask_clusters"
+    JOBS = "api/jobs"
+    DEPLOYMENTS = "api/deployments"
 
     @staticmethod
     def workspace(workspace_id: object, action: str = "", *, argument: str = "project_id") -> str:
@@ -70,3 +72,16 @@ class Paths:
     @staticmethod
     def dask_cluster(dask_cluster_id: object, action: str = "", *, argument: str = "dask_cluster_id") -> str:
         return item_path(Paths.DASK_CLUSTERS, dask_cluster_id, argument, action)
+
+    @staticmethod
+    def job(job_id: object, *actions: str) -> str:
+        return item_path(Paths.JOBS, job_id, "job_id", *actions)
+
+    @staticmethod
+    def job_run_stop(job_id: object, run_name: object) -> str:
+        """``api/jobs/<job id>/stop/<run name>``: stops that one run, both names checked and escaped."""
+        return "/".join((Paths.job(job_id, "stop"), path_segment(run_name, "run_name")))
+
+    @staticmethod
+    def deployment(deployment_id: object, action: str = "") -> str:
+        return item_path(Paths.DEPLOYMENTS, deployment_id, "deployment_id", action)

@@ -241,3 +241,15 @@ def exchange_failure(
     if transient:
         return transport_error(target, error)
     return SaturnConfigError(shorten(f"The request to Saturn could not be made ({type(error).__name__}: {error})", 500))
+
+
+def missing_from_list(label: str, resource_id: str, path: str) -> SaturnNotFoundError:
+    """A resource read from a list (a job run in its job's runs) that the list does not hold."""
+    return SaturnNotFoundError(
+        f"{path} lists no such {label}",
+        resource=label,
+        resource_id=resource_id,
+        status_code=404,
+        method="GET",
+        path="/" + path.lstrip("/"),
+    )

@@ -9,21 +9,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from airflow_provider_saturn.client.wire import normalise_status
+from airflow_provider_saturn.client.wire import normalise_status, shorten
 
 Outcome = Literal["success", "failure", "wait"]
 
 RUNNING = "running"
 STOPPED = "stopped"
 ERROR = "error"
-TARGET_STATUSES = ("running", "stopped", "error")
+COMPLETED = "completed"  # job runs only: the success of a run
+TARGET_STATUSES = ("running", "stopped", "error", "completed")
 
-KIND_LABELS = {"jupyter_server": "Jupyter server", "dask_cluster": "Dask cluster"}
+KIND_LABELS = {
+    "jupyter_server": "Jupyter server",
+    "dask_cluster": "Dask cluster",
+    "deployment": "deployment",
+    "job_run": "job run",
+}
 
 # After asking for a target, these statuses mean the resource was sent the other way (someone stopped what is
 # starting, or started what is stopping). The status it left from is not among them: right after the request
 # Saturn may still show it, so it means "keep waiting".
-TURNED_BACK = {RUNNING: frozenset({"stopping"}), STOPPED: frozenset({"pending"}), ERROR: frozenset()}
+TURNED_BACK = {
+    RUNNING: frozenset({"stopping"}),
+    STOPPED: frozenset({"pending"}),
+    ERROR: frozenset(),
+    COMPLETED: frozenset(),
+}
+# Statuses from which the target can never be reached, so that even a sensor stops watching: a job run that
+# was stopped (or is stopping) never completes. (Other kinds can always be started or stopped again.)
+NEVER_REACHES = {COMPLETED: frozenset({"stopping", STOPPED})}
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ def decide(status: Any, target: str, *, strict: bool) -> Decision:
         return Decision("success", current)
     if current == ERROR:
         return Decision("failure", current, "the resource went into status 'error'")
+    if current in NEVER_REACHES.get(target, ()):
+        return Decision("failure", current, f"the resource is {current!r}, so it will never be {target!r}")
     if strict and current in TURNED_BACK[target]:
         return Decision("failure", current, f"the resource is {current!r} while waiting for {target!r}")
     return Decision("wait", current)
@@ -58,8 +74,9 @@ def error_message_of(resource: dict[str, Any]) -> str:
     """Saturn's own words for why a resource failed, wherever this Saturn version puts them."""
     for key in ("status_message", "message", "error"):
         if resource.get(key):
-            return str(resource[key])
-    errors = resource.get("errors") or (resource.get("dask_cluster") or {}).get("errors") or []
-    if errors:
-        return "; ".join(str(error) for error in errors)
+            return shorten(str(resource[key]))
+    nested = resource.get("dask_cluster")
+    errors = resource.get("errors") or (nested.get("errors") if isinstance(nested, dict) else None) or []
+    if isinstance(errors, list) and errors:
+        return shorten("; ".join(str(error) for error in errors))
     return "Saturn gave no message"

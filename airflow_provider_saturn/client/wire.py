@@ -3,19 +3,18 @@
 Maps the seed client's argument names to generation-2 request fields, names the endpoints, and normalises
 responses to the shapes the seed promised: every project dict has ``id``, ``name``, ``jupyter_server_id``
 and ``dask_cluster_id``; every Jupyter server dict ``id``, ``status`` and ``dask_cluster_id``; every Dask
-cluster dict ``id`` and ``status``. All other fields the server sent pass through untouched.
+cluster, job and deployment dict ``id`` and ``status``. All other fields the server sent pass through
+untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_saturn.client.errors import SaturnBadResponseError
-from airflow_provider_saturn.client.paths import Paths, item_path
+from airflow_provider_saturn.client.paths import Paths
 
-__all__ = ["RESOURCES", "WORKSPACE_FIELDS", "Paths", "ResourceWire", "resource_wire"]
+__all__ = ["WORKSPACE_FIELDS", "Paths"]
 
 # Seed argument -> generation-2 field of a workspace.
 WORKSPACE_FIELDS: dict[str, str] = {
@@ -35,6 +34,21 @@ WORKSPACE_FIELDS: dict[str, str] = {
 STATUS_ALIASES = {"ready": "running", "closed": "stopped"}
 
 
+# Settings of a job, under the names of Saturn's JobCreate (the names Saturn users see in recipes and the UI).
+JOB_FIELDS: tuple[str, ...] = (
+    "name",
+    "command",
+    "description",
+    "image_uri",
+    "instance_size",
+    "environment_variables",
+    "start_script",
+    "working_dir",
+    "scale",
+    "retries",
+)
+
+
 def seed_settings(arguments: dict[str, Any]) -> dict[str, Any]:
     """The seed-named workspace settings among a call's arguments (pass ``locals()``)."""
     return {name: arguments[name] for name in WORKSPACE_FIELDS if name in arguments}
@@ -42,13 +56,27 @@ def seed_settings(arguments: dict[str, Any]) -> dict[str, Any]:
 
 def workspace_body(settings: dict[str, Any]) -> dict[str, Any]:
     """A generation-2 workspace body from seed-named settings; ``None`` values are left out."""
+    return _body(settings, WORKSPACE_FIELDS)
+
+
+def job_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The job settings among a call's arguments (pass ``locals()``)."""
+    return {name: arguments[name] for name in JOB_FIELDS if name in arguments}
+
+
+def job_body(settings: dict[str, Any]) -> dict[str, Any]:
+    """A ``JobCreate`` / ``JobUpdate`` body from job settings; ``None`` values are left out."""
+    return _body(settings, {name: name for name in JOB_FIELDS})
+
+
+def _body(settings: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     body: dict[str, Any] = {}
     for argument, value in settings.items():
         if value is None:
             continue
-        if argument == "environment_variables":
+        if argument == "environment_variables":  # Saturn upper-cases the names
             value = {str(key).upper(): str(val) for key, val in value.items()}
-        body[WORKSPACE_FIELDS[argument]] = value
+        body[fields[argument]] = value
     return body
 
 
@@ -122,12 +150,26 @@ def jupyter_server_from_workspace(workspace: dict[str, Any]) -> dict[str, Any]:
     return server
 
 
+def _with_id_and_status(resource: dict[str, Any], label: str) -> dict[str, Any]:
+    result = dict(resource)
+    result["id"] = resource_id_of(resource, label)
+    result["status"] = normalise_status(resource.get("status"))
+    return result
+
+
 def dask_cluster_from_response(cluster: dict[str, Any]) -> dict[str, Any]:
     """A Dask cluster dict with ``id`` and a generation-2 ``status`` always present."""
-    result = dict(cluster)
-    result["id"] = resource_id_of(cluster, "Dask cluster")
-    result["status"] = normalise_status(cluster.get("status"))
-    return result
+    return _with_id_and_status(cluster, "Dask cluster")
+
+
+def job_from_response(job: dict[str, Any]) -> dict[str, Any]:
+    """A Job dict with ``id`` and ``status`` always present (the status of its latest run, or ``stopped``)."""
+    return _with_id_and_status(job, "job")
+
+
+def deployment_from_response(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A Deployment dict with ``id`` and ``status`` always present."""
+    return _with_id_and_status(deployment, "deployment")
 
 
 def shorten(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
@@ -142,32 +184,3 @@ def error_message(payload: Any, fallback: str) -> str:
         if message:
             return shorten(str(message))
     return shorten(fallback)
-
-
-@dataclass(frozen=True)
-class ResourceWire:
-    """How one kind of resource is addressed and read back: the one table both clients dispatch on."""
-
-    label: str  # for error messages
-    collection: str  # the API path of the list
-    argument: str  # the argument name that holds an id of this kind, for errors about the id
-    normalise: Callable[[dict[str, Any]], dict[str, Any]]
-
-    def path(self, resource_id: object, action: str = "") -> str:
-        """The API path of one resource (or of an action on it); the id is checked and escaped."""
-        return item_path(self.collection, resource_id, self.argument, action)
-
-
-RESOURCES: dict[str, ResourceWire] = {
-    "jupyter_server": ResourceWire(
-        "jupyter server", Paths.WORKSPACES, "jupyter_server_id", jupyter_server_from_workspace
-    ),
-    "dask_cluster": ResourceWire("dask cluster", Paths.DASK_CLUSTERS, "dask_cluster_id", dask_cluster_from_response),
-}
-
-
-def resource_wire(kind: str) -> ResourceWire:
-    """The wire of ``"jupyter_server"`` or ``"dask_cluster"``."""
-    if kind not in RESOURCES:
-        raise ValueError(f"resource kind must be one of {list(RESOURCES)}, not {kind!r}")
-    return RESOURCES[kind]

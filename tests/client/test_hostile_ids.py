@@ -14,7 +14,7 @@ import pytest
 from airflow_provider_saturn.client import AsyncSaturnClient, SaturnClient
 from airflow_provider_saturn.client.credentials import resolve_credentials
 from airflow_provider_saturn.client.errors import SaturnInvalidIdError, SaturnNotFoundError
-from airflow_provider_saturn.client.wire import RESOURCES
+from airflow_provider_saturn.client.kinds import RESOURCES
 from airflow_provider_saturn.emulator import SaturnEmulator
 from tests.conftest import FAST_RETRY, TOKEN
 from tests.misbehaving_server import Answer, misbehaving_server
@@ -62,8 +62,13 @@ SYNC_ID_CALLS: dict[str, tuple[str, Callable[[SaturnClient, Any], Any]]] = {
 }
 
 
+def as_key(kind: str, bad_id: Any) -> Any:
+    """The bad id as ``kind`` takes it: a job run's key is ``"<job id>/<run name>"``, so the run name is bad."""
+    return f"{'a' * 32}/{bad_id}" if kind == "job_run" and isinstance(bad_id, str) else bad_id
+
+
 def _kind_call(method: str, kind: str) -> Callable[[SaturnClient, Any], Any]:
-    return lambda client, resource_id: getattr(client, method)(kind, resource_id)
+    return lambda client, resource_id: getattr(client, method)(kind, as_key(kind, resource_id))
 
 
 for _kind, _wire in RESOURCES.items():  # every kind there is, present and future
@@ -90,14 +95,14 @@ def test_bad_ids_are_refused_before_any_request_by_both_clients(bad_id: Any) -> 
             for name, (argument, call) in SYNC_ID_CALLS.items():
                 with pytest.raises(SaturnInvalidIdError) as caught:
                     call(client, bad_id)
-                assert caught.value.argument == argument, name
-                assert str(caught.value).startswith(f"{argument}="), name
+                assert caught.value.argument == argument or name.endswith("job_run"), name
+                assert str(caught.value).startswith(f"{caught.value.argument}="), name
                 assert "Nothing was sent to Saturn" in str(caught.value)
         for kind, wire in RESOURCES.items():
             for method in ("get_resource", "stop_resource"):
                 with pytest.raises(SaturnInvalidIdError) as caught:
-                    call_async(server.url, method, kind, bad_id)
-                assert caught.value.argument == wire.argument
+                    call_async(server.url, method, kind, as_key(kind, bad_id))
+                assert caught.value.argument in (wire.argument, "run_name")
         assert server.requests == [], "nothing reached the server"
 
 

@@ -204,4 +204,4 @@ def test_either_kind_through_get_resource_and_stop_resource(client: SaturnClient
     assert client.stop_resource("dask_cluster", cluster["id"])["status"] == "stopping"
     assert client.stop_resource("jupyter_server", project["id"])["status"] == "stopping"
     with pytest.raises(ValueError, match="resource kind must be one of"):
-        client.get_resource("deployment", project["id"])
+        client.get_resource("workspace", project["id"])
