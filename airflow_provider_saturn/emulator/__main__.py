@@ -17,6 +17,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     parser.add_argument("--token", default="emulator-token", help="the API token to accept")
     parser.add_argument("--transition-seconds", type=float, default=2.0, help="how long pending/stopping last")
+    parser.add_argument(
+        "--run-visibility-delay",
+        type=float,
+        default=0.0,
+        help="seconds a new job run stays out of runtime summaries, history and active pods",
+    )
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of API requests answered with 503")
     parser.add_argument("--throttle-rate", type=float, default=0.0, help="share answered 429 with Retry-After")
     parser.add_argument("--retry-after", type=float, default=1.0, help="Retry-After seconds on a 429")
@@ -37,7 +43,12 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
     )
     emulator = SaturnEmulator(
-        host=args.host, port=args.port, token=args.token, transition_seconds=args.transition_seconds, faults=faults
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        transition_seconds=args.transition_seconds,
+        faults=faults,
+        run_visibility_delay=args.run_visibility_delay,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,7 +1,8 @@
 """The emulator's HTTP API: Saturn generation-2 endpoints the provider and Saturn's own clients use.
 
-Starlette app; errors are ``{"message": ...}`` JSON with Saturn's status codes. Test-only controls live
-under ``/_emulator`` (no token needed): fail a resource, set faults, reset, read request statistics.
+Starlette app; errors are ``{"message": ...}`` JSON with Saturn's status codes. Workspaces and Dask clusters
+are served from here; jobs, deployments and active pods from the ``routes_*`` modules. Test-only controls
+live under ``/_emulator`` (no token needed): fail a resource, set faults, settings, reset, read statistics.
 
 Every request body is read in full (at most ``MAX_BODY_BYTES``, else a 413) before the state lock is taken;
 handlers are plain functions of the request and its parsed body, so that nothing awaits under the lock.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+import re
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_saturn.emulator import catalog
 from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
+from airflow_provider_saturn.emulator.handlers import Endpoint, Handler, flag, page
 from airflow_provider_saturn.emulator.render import dask_cluster_json, workspace_json
+from airflow_provider_saturn.emulator.routes_active import active_routes
+from airflow_provider_saturn.emulator.routes_deployments import deployment_routes
+from airflow_provider_saturn.emulator.routes_jobs import job_routes
 from airflow_provider_saturn.emulator.state import EmulatorError, SaturnState
 from airflow_provider_saturn.emulator.validation import (
     parse_dask_cluster_create,
@@ -32,12 +37,9 @@ from airflow_provider_saturn.emulator.validation import (
     parse_workspace_update,
 )
 
+FAILABLE_KINDS = ("workspace", "dask_cluster", "deployment")
 MAX_BODY_BYTES = 1024 * 1024
 """The largest request body the emulator reads; a larger one is refused with a 413."""
-
-Endpoint = Callable[[Request], Awaitable[Response]]
-Handler = Callable[[Request, dict[str, Any]], Any]
-"""Runs under the state lock: takes the request and its parsed JSON body ({} when empty), awaits nothing."""
 
 
 class DroppedConnection(Exception):
@@ -178,7 +180,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         items = state.list_workspaces()
         if query.get("name"):
             items = [record for record in items if query["name"] in record.name]
-        return _page(query, items, "workspaces", lambda record: workspace_json(record, state))
+        return page(query, items, "workspaces", lambda record: workspace_json(record, state))
 
     def create_workspace(request: Request, body: dict[str, Any]) -> Any:
         name, settings = parse_workspace_create(body)
@@ -192,8 +194,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         return workspace_json(state.update_workspace(request.path_params["id"], changes), state)
 
     def delete_workspace(request: Request, body: dict[str, Any]) -> Any:
-        allow_active = request.query_params.get("allow_active", "false").lower() in ("true", "1", "yes")
-        state.delete_workspace(request.path_params["id"], allow_active)
+        state.delete_workspace(request.path_params["id"], flag(request.query_params, "allow_active"))
         return None
 
     def start_workspace(request: Request, body: dict[str, Any]) -> Any:
@@ -209,7 +210,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         items = list(state.dask_clusters.values())
         for record in items:
             state.dask_cluster(record.id)
-        return _page(request.query_params, items, "dask_clusters", lambda record: dask_cluster_json(record, state))
+        return page(request.query_params, items, "dask_clusters", lambda record: dask_cluster_json(record, state))
 
     def create_dask_cluster(request: Request, body: dict[str, Any]) -> Any:
         workspace_id, settings = parse_dask_cluster_create(body)
@@ -239,6 +240,9 @@ def build_app(config: EmulatorConfig) -> Starlette:
         Route("/api/dask_clusters/{id}", api(get_dask_cluster), methods=["GET"]),
         Route("/api/dask_clusters/{id}/start", api(start_dask_cluster), methods=["POST"]),
         Route("/api/dask_clusters/{id}/stop", api(stop_dask_cluster), methods=["POST"]),
+        *job_routes(state, api),
+        *deployment_routes(state, api),
+        *active_routes(state, api),
         *_control_routes(config),
     ]
     app = Starlette(routes=routes)
@@ -258,31 +262,6 @@ def _check_token(request: Request, config: EmulatorConfig) -> Response | None:
     if token not in config.tokens:
         return _error(401, "Invalid token")
     return None
-
-
-def _page(query: Any, items: list[Any], field_name: str, render: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """One page of a list: ``next_key`` / ``prev_key`` are ids of the items around the page."""
-    try:
-        page_size = int(query.get("page_size", 100))
-    except ValueError:
-        raise EmulatorError(422, "page_size: must be an integer") from None
-    if not 1 <= page_size <= 1000:
-        raise EmulatorError(422, "page_size: must be between 1 and 1000")
-    if query.get("descending", "false").lower() in ("true", "1"):
-        items = list(reversed(items))
-    ids = [item.id for item in items]
-    start = 0
-    if query.get("next_key"):
-        if query["next_key"] not in ids:
-            raise EmulatorError(422, "next_key: unknown key")
-        start = ids.index(query["next_key"]) + 1
-    page = items[start : start + page_size]
-    more = start + page_size < len(items)
-    return {
-        field_name: [render(item) for item in page],
-        "prev_key": ids[start - 1] if start > 0 else None,
-        "next_key": page[-1].id if more and page else None,
-    }
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -309,8 +288,8 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
 
     def fail(request: Request, body: dict[str, Any]) -> Any:
         kind = body.get("kind", "workspace")
-        if kind not in ("workspace", "dask_cluster"):
-            raise EmulatorError(422, "kind: workspace or dask_cluster")
+        if kind not in FAILABLE_KINDS:
+            raise EmulatorError(422, f"kind: one of {list(FAILABLE_KINDS)}")
         if "id" not in body:
             raise EmulatorError(422, "id: required")
         state.fail(kind, str(body["id"]), str(body.get("message", "Emulated failure")))
@@ -323,6 +302,15 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
             except (TypeError, ValueError) as error:
                 raise EmulatorError(422, str(error)) from None
         return config.faults.describe()
+
+    def settings(request: Request, body: dict[str, Any]) -> Any:
+        """``transition_seconds`` and ``run_visibility_delay``: read (GET) or change (POST)."""
+        if request.method == "POST":
+            try:
+                return state.configure(**body)
+            except ValueError as error:
+                raise EmulatorError(422, str(error)) from None
+        return state.settings()
 
     def stats(request: Request, body: dict[str, Any]) -> Any:
         if request.method == "DELETE":
@@ -352,6 +340,7 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
     return [
         Route("/_emulator/fail", control(fail), methods=["POST"]),
         Route("/_emulator/faults", control(faults), methods=["GET", "POST"]),
+        Route("/_emulator/config", control(settings), methods=["GET", "POST"]),
         Route("/_emulator/stats", control(stats), methods=["GET", "DELETE"]),
         Route("/_emulator/reset", control(reset), methods=["POST"]),
         Route("/_emulator/seed", control(seed), methods=["POST"]),
@@ -408,6 +397,15 @@ def _drop_after_headers(send: Send) -> Send:
     return dropping_send
 
 
+_NAMED_SEGMENTS = (
+    (re.compile(r"^(/api/jobs/[^/]+/stop/)[^/]+$"), r"\1{run}"),
+    (re.compile(r"^(/api/active/pods/)[^/]+"), r"\1{pod}"),
+)
+
+
 def _route_shape(path: str) -> str:
-    parts = ["{id}" if len(part) == 32 else part for part in path.split("/")]
-    return "/".join(parts)
+    """The route of ``path`` for statistics: ids (32 characters) as ``{id}``, run and pod names as placeholders."""
+    shape = "/".join("{id}" if len(part) == 32 else part for part in path.split("/"))
+    for pattern, replacement in _NAMED_SEGMENTS:
+        shape = pattern.sub(replacement, shape)
+    return shape

@@ -1,4 +1,7 @@
-"""Records to JSON bodies that validate against the spec's ``Workspace`` and ``DaskCluster`` schemas."""
+"""Records to JSON bodies that validate against the spec's ``Workspace`` and ``DaskCluster`` schemas.
+
+Jobs, runs and deployments are in ``render_workloads.py``; pods and logs in ``render_pods.py``.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from airflow_provider_saturn.emulator.state import DaskClusterRecord, SaturnStat
 HOST = "emulator.saturn.local"
 
 
-def _size_display(size: str) -> str:
+def size_display(size: str) -> str:
+    """How the spec's ``size_display`` shows an instance size."""
     spec = catalog.SIZES.get(size)
     return str(spec["display"]) if spec else size
 
@@ -24,10 +28,10 @@ def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: 
         "resource_type": "dask",
         "tags": {},
         "worker_size": record.worker_size,
-        "worker_size_display": _size_display(record.worker_size),
+        "worker_size_display": size_display(record.worker_size),
         "worker_is_spot": False,
         "scheduler_size": record.scheduler_size,
-        "scheduler_size_display": _size_display(record.scheduler_size),
+        "scheduler_size_display": size_display(record.scheduler_size),
         "n_workers": record.n_workers,
         "nprocs": 1,
         "nthreads": record.nthreads,
@@ -77,7 +81,7 @@ def workspace_json(record: WorkspaceRecord, state: SaturnState) -> dict[str, Any
         "subdomain": subdomain,
         "start_dind": False,
         "resource_type": "workspace",
-        "size_display": _size_display(settings.get("instance_size", catalog.DEFAULT_SIZE)),
+        "size_display": size_display(settings.get("instance_size", catalog.DEFAULT_SIZE)),
         "k8s_name": f"workspace-{record.id[:12]}",
         "require_restart": record.require_restart,
         "created_at": record.created_at,

@@ -32,6 +32,7 @@ class SaturnEmulator:
     :param transition_seconds: how long ``pending`` and ``stopping`` last.
     :param faults: fault injection settings.
     :param expired_tokens: tokens answered with a 401 saying the token expired.
+    :param run_visibility_delay: seconds a new job run stays out of runtime summaries, history and active pods.
     """
 
     def __init__(
@@ -45,12 +46,13 @@ class SaturnEmulator:
         expired_tokens: tuple[str, ...] = (),
         backlog: int = 2048,
         path_prefix: str = "",
+        run_visibility_delay: float = 0.0,
     ) -> None:
         self.token = token
         self.config = EmulatorConfig(
             tokens=frozenset({token}),
             expired_tokens=frozenset(expired_tokens),
-            state=SaturnState(transition_seconds=transition_seconds),
+            state=SaturnState(transition_seconds=transition_seconds, run_visibility_delay=run_visibility_delay),
             faults=FaultPlan(faults),
             path_prefix="/" + path_prefix.strip("/") if path_prefix.strip("/") else "",
         )
@@ -107,3 +109,11 @@ class SaturnEmulator:
 
     def set_faults(self, **settings: Any) -> None:
         self.config.faults.configure(FaultSettings(**settings))
+
+    def configure(self, **settings: float) -> dict[str, float]:
+        """Change ``transition_seconds`` and/or ``run_visibility_delay``; returns every setting.
+
+        The same as ``POST /_emulator/config``; a reset puts ``run_visibility_delay`` back to the constructor's.
+        """
+        with self.state.lock:
+            return self.state.configure(**settings)

@@ -2,10 +2,13 @@
 
 Statuses are worked out when read, from the time of the last start or stop: ``pending`` turns ``running``
 and ``stopping`` turns ``stopped`` once ``transition_seconds`` have passed. Nothing runs in the background.
+Workspaces and Dask clusters live here; jobs and deployments in their own stores (``jobs.py``,
+``deployments.py``), which this state holds and times.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -14,40 +17,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-ACTIVE = frozenset({"pending", "running"})
-SETTLES_TO = {"pending": "running", "stopping": "stopped"}
+from airflow_provider_saturn.emulator.deployments import DeploymentStore
+from airflow_provider_saturn.emulator.jobs import JobStore
+from airflow_provider_saturn.emulator.lifecycle import (
+    ACTIVE,
+    TIMESTAMP_FORMAT,
+    EmulatorError,
+    Lifecycle,
+)
+from airflow_provider_saturn.emulator.lifecycle import timestamp as _timestamp
 
+__all__ = ["ACTIVE", "DaskClusterRecord", "EmulatorError", "Lifecycle", "SaturnState", "WorkspaceRecord"]
 
-def _timestamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-
-
-class EmulatorError(Exception):
-    """An error answer: HTTP status and Saturn-style message."""
-
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-
-
-@dataclass
-class Lifecycle:
-    """A resource's status, and since when (monotonic seconds) it has been moving."""
-
-    status: str = "stopped"
-    since: float = 0.0
-    message: str | None = None
-    started_at: str | None = None
-
-    def settle(self, now: float, transition_seconds: float) -> None:
-        if self.status in SETTLES_TO and now - self.since >= transition_seconds:
-            self.status = SETTLES_TO[self.status]
-
-    def move(self, status: str, now: float) -> None:
-        self.status, self.since, self.message = status, now, None
-        if status == "pending":
-            self.started_at = _timestamp()  # "last started": when the start was asked for
+SETTINGS = ("transition_seconds", "run_visibility_delay")
+"""What ``SaturnState.configure`` changes."""
 
 
 @dataclass
@@ -76,15 +59,53 @@ class WorkspaceRecord:
 
 
 class SaturnState:
-    """Every workspace and Dask cluster of one emulator, behind one lock."""
+    """Every workspace, Dask cluster, job and deployment of one emulator, behind one lock.
 
-    def __init__(self, transition_seconds: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+    :param transition_seconds: how long ``pending`` and ``stopping`` last.
+    :param run_visibility_delay: how long a new job run stays out of runtime summaries, history and active pods.
+    :param clock: monotonic seconds, which every status is decided from.
+    """
+
+    def __init__(
+        self,
+        transition_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        run_visibility_delay: float = 0.0,
+    ) -> None:
         self.transition_seconds = transition_seconds
+        self.run_visibility_delay = run_visibility_delay
+        self._initial_run_visibility_delay = run_visibility_delay
         self.clock = clock
+        self.epoch = time.time() - clock()  # wall-clock seconds at clock() == 0
         self.lock = threading.RLock()
         self.workspaces: dict[str, WorkspaceRecord] = {}
         self.dask_clusters: dict[str, DaskClusterRecord] = {}
         self.names: dict[str, str] = {}  # workspace name -> id: names are unique
+        self.jobs = JobStore(self)
+        self.deployments = DeploymentStore(self)
+
+    # ---------------------------------------------------------------- time and settings
+
+    def now(self) -> float:
+        return self.clock()
+
+    def stamp(self, moment: float) -> str:
+        """The wall-clock timestamp of the monotonic ``moment``."""
+        return datetime.fromtimestamp(self.epoch + moment, UTC).strftime(TIMESTAMP_FORMAT)
+
+    def settings(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in SETTINGS}
+
+    def configure(self, **settings: Any) -> dict[str, float]:
+        """Change ``transition_seconds`` and/or ``run_visibility_delay`` (seconds, at least 0); all or nothing."""
+        for name, value in settings.items():
+            if name not in SETTINGS:
+                raise ValueError(f"{name}: unknown setting; known: {list(SETTINGS)}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+                raise ValueError(f"{name}: must be a number of seconds, at least 0, not {value!r}")
+        for name, value in settings.items():
+            setattr(self, name, float(value))
+        return self.settings()
 
     # ---------------------------------------------------------------- lookups
 
@@ -194,12 +215,19 @@ class SaturnState:
     # ---------------------------------------------------------------- test controls
 
     def fail(self, kind: str, resource_id: str, message: str) -> None:
-        """Put a workspace or Dask cluster into ``error`` with ``message``."""
+        """Put a workspace, Dask cluster or deployment into ``error`` with ``message``."""
+        if kind == "deployment":
+            self.deployments.fail(resource_id, message)
+            return
         record = self.workspace(resource_id) if kind == "workspace" else self.dask_cluster(resource_id)
         record.life.move("error", self.clock())
         record.life.message = message
 
     def reset(self) -> None:
+        """Forget every resource; ``run_visibility_delay`` returns to the value the state was made with."""
         self.workspaces.clear()
         self.names.clear()
         self.dask_clusters.clear()
+        self.jobs.clear()
+        self.deployments.clear()
+        self.run_visibility_delay = self._initial_run_visibility_delay

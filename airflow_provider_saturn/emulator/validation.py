@@ -90,7 +90,9 @@ def parse_workspace_update(body: dict[str, Any]) -> dict[str, Any]:
 def parse_dask_cluster_create(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     resource = body.get("resource")
     if not isinstance(resource, dict) or not isinstance(resource.get("workspace_id"), str):
-        raise _invalid("resource", "required: {'workspace_id': <id>} (jobs and deployments are not emulated)")
+        raise _invalid(
+            "resource", "required: {'workspace_id': <id>} (Dask clusters of jobs and deployments are not emulated)"
+        )
     settings: dict[str, Any] = {}
     for key, default in (("worker_size", catalog.DEFAULT_SIZE), ("scheduler_size", "medium")):
         value = body.get(key) or default

@@ -1,0 +1,152 @@
+"""Saturn deployments: long-running services that start and stop like workspaces, with ``scale`` pods.
+
+``pending`` turns ``running`` and ``stopping`` turns ``stopped`` after ``transition_seconds``; a start on a
+pending or running deployment, or a stop on a stopped one, changes nothing. While a deployment is pending
+or running it has ``scale`` pods, renamed at each start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_saturn.emulator.lifecycle import ACTIVE, EmulatorError, Lifecycle, Timing, timestamp
+from airflow_provider_saturn.emulator.pods import Pod
+
+
+@dataclass
+class DeploymentRecord:
+    id: str
+    name: str
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+    life: Lifecycle = field(default_factory=Lifecycle)
+    last_deploy: str | None = None
+    debug_mode: bool = False
+    require_restart: bool = False
+    replica_set: str = ""  # the pods' name prefix since the last start
+
+    @property
+    def k8s_name(self) -> str:
+        return f"deployment-{self.id[:12]}"
+
+    @property
+    def scale(self) -> int:
+        return int(self.settings.get("scale") or 1)
+
+    def pods(self, transition_seconds: float) -> list[Pod]:
+        """Its pods while pending or running (read after the lifecycle settled)."""
+        if self.life.status not in ACTIVE:
+            return []
+        running = self.life.status == "running"
+        pods = []
+        for replica in range(self.scale):
+            suffix = hashlib.sha256(f"{self.replica_set}:{replica}".encode()).hexdigest()[:5]
+            pods.append(
+                Pod(
+                    name=f"{self.replica_set}-{suffix}",
+                    uid=hashlib.sha256(f"pod:{self.replica_set}:{replica}".encode()).hexdigest()[:32],
+                    controller_uid=self.replica_set,
+                    controller_kind="ReplicaSet",
+                    labels={"app": self.k8s_name, "saturncloud.io/resource-id": self.id},
+                    status=self.life.status,
+                    created=self.life.since,
+                    container_started=self.life.since + transition_seconds if running else None,
+                    finished=None,
+                    exit_code=None,
+                    order=(0, replica),
+                )
+            )
+        return pods
+
+
+class DeploymentStore:
+    """Every deployment of one emulator; callers hold the state's lock."""
+
+    def __init__(self, timing: Timing) -> None:
+        self.timing = timing
+        self.records: dict[str, DeploymentRecord] = {}
+        self.names: dict[str, str] = {}  # deployment name -> id: names are unique
+
+    def get(self, deployment_id: str) -> DeploymentRecord:
+        record = self.records.get(deployment_id)
+        if record is None:
+            raise EmulatorError(404, f"Deployment {deployment_id} not found")
+        record.life.settle(self.timing.now(), self.timing.transition_seconds)
+        return record
+
+    def listing(self) -> list[DeploymentRecord]:
+        return [self.get(deployment_id) for deployment_id in self.records]
+
+    def create(self, name: str, settings: dict[str, Any]) -> DeploymentRecord:
+        if name in self.names:
+            raise EmulatorError(409, f"A deployment named {name!r} already exists")
+        now = timestamp()
+        record = DeploymentRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        self.records[record.id] = record
+        self.names[name] = record.id
+        return record
+
+    def update(self, deployment_id: str, changes: dict[str, Any]) -> DeploymentRecord:
+        record = self.get(deployment_id)
+        name = changes.pop("name", record.name)
+        if name != record.name:
+            if name in self.names:
+                raise EmulatorError(409, f"A deployment named {name!r} already exists")
+            del self.names[record.name]
+            record.name = name
+            self.names[name] = record.id
+        restart_needed = any(key != "description" and record.settings.get(key) != v for key, v in changes.items())
+        record.settings.update(changes)
+        record.updated_at = timestamp()
+        if restart_needed and record.life.status in ACTIVE:
+            record.require_restart = True
+        return record
+
+    def delete(self, deployment_id: str, allow_active: bool) -> None:
+        record = self.get(deployment_id)
+        if record.life.status in ACTIVE and not allow_active:
+            raise EmulatorError(
+                409, f"Deployment {deployment_id} is {record.life.status}: stop it first or pass allow_active=true"
+            )
+        del self.records[deployment_id]
+        del self.names[record.name]
+
+    def start(self, deployment_id: str, debug_mode: bool = False) -> DeploymentRecord:
+        record = self.get(deployment_id)
+        if record.life.status not in ACTIVE:
+            now = self.timing.now()
+            record.life.move("pending", now)
+            record.last_deploy = self.timing.stamp(now)
+            record.replica_set = f"{record.k8s_name}-{secrets.token_hex(5)[:9]}"
+            record.require_restart = False
+            record.debug_mode = debug_mode
+        return record
+
+    def stop(self, deployment_id: str) -> DeploymentRecord:
+        record = self.get(deployment_id)
+        if record.life.status in ACTIVE or record.life.status == "error":
+            record.life.move("stopping", self.timing.now())
+            record.require_restart = False
+        return record
+
+    def fail(self, deployment_id: str, message: str) -> None:
+        record = self.get(deployment_id)
+        record.life.move("error", self.timing.now())
+        record.life.message = message
+
+    def pod(self, name: str) -> Pod | None:
+        """The pod named ``name`` of a pending or running deployment, if any."""
+        for deployment_id in self.records:
+            for pod in self.get(deployment_id).pods(self.timing.transition_seconds):
+                if pod.name == name:
+                    return pod
+        return None
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.names.clear()

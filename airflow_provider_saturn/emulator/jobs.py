@@ -1,0 +1,159 @@
+"""Saturn jobs: their settings and their runs (see ``runs.py``), behind the state's lock.
+
+A start makes a new run (concurrent starts make concurrent runs); a stop stops every active run, or one.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_provider_saturn.emulator.lifecycle import EmulatorError, Timing, timestamp
+from airflow_provider_saturn.emulator.pods import Pod
+from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
+from airflow_provider_saturn.emulator.script import parse
+
+
+@dataclass
+class JobRecord:
+    id: str
+    name: str
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str
+    runs: list[RunRecord] = field(default_factory=list)
+    last_deploy: str | None = None
+    debug_mode: bool = False
+    require_restart: bool = False
+
+    @property
+    def k8s_name(self) -> str:
+        return f"job-{self.id[:12]}"
+
+    def status(self, now: float) -> str:
+        """``running`` if a run runs, else ``pending`` if one waits, else its latest run's; ``stopped`` if none."""
+        statuses = [run.status(now) for run in self.runs]
+        for status in ("running", "pending"):
+            if status in statuses:
+                return status
+        return statuses[-1] if statuses else "stopped"
+
+    def active_runs(self, now: float) -> list[RunRecord]:
+        return [run for run in self.runs if run.status(now) in RUN_ACTIVE]
+
+    def visible_runs(self, now: float) -> list[RunRecord]:
+        """The runs that runtime summaries, history and active pods show (see ``run_visibility_delay``)."""
+        return [run for run in self.runs if run.is_visible(now)]
+
+    def run(self, run_name: str) -> RunRecord:
+        for run in self.runs:
+            if run.name == run_name:
+                return run
+        raise EmulatorError(404, f"Job run {run_name} not found")
+
+
+class JobStore:
+    """Every job of one emulator; callers hold the state's lock."""
+
+    def __init__(self, timing: Timing) -> None:
+        self.timing = timing
+        self.records: dict[str, JobRecord] = {}
+        self.names: dict[str, str] = {}  # job name -> id: names are unique
+        self.runs: dict[str, tuple[JobRecord, RunRecord]] = {}  # run name -> its job and itself
+
+    def get(self, job_id: str) -> JobRecord:
+        record = self.records.get(job_id)
+        if record is None:
+            raise EmulatorError(404, f"Job {job_id} not found")
+        return record
+
+    def listing(self) -> list[JobRecord]:
+        return list(self.records.values())
+
+    def create(self, name: str, settings: dict[str, Any]) -> JobRecord:
+        if name in self.names:
+            raise EmulatorError(409, f"A job named {name!r} already exists")
+        now = timestamp()
+        record = JobRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        self.records[record.id] = record
+        self.names[name] = record.id
+        return record
+
+    def update(self, job_id: str, changes: dict[str, Any]) -> JobRecord:
+        record = self.get(job_id)
+        name = changes.pop("name", record.name)
+        if name != record.name:
+            if name in self.names:
+                raise EmulatorError(409, f"A job named {name!r} already exists")
+            del self.names[record.name]
+            record.name = name
+            self.names[name] = record.id
+        restart_needed = any(key != "description" and record.settings.get(key) != v for key, v in changes.items())
+        record.settings.update(changes)
+        record.updated_at = timestamp()
+        if restart_needed and record.active_runs(self.timing.now()):
+            record.require_restart = True
+        return record
+
+    def delete(self, job_id: str, allow_active: bool) -> None:
+        record = self.get(job_id)
+        active = record.active_runs(self.timing.now())
+        if active and not allow_active:
+            raise EmulatorError(
+                409, f"Job {job_id} has {len(active)} active run(s): stop it first or pass allow_active=true"
+            )
+        for run in record.runs:
+            self.runs.pop(run.name, None)
+        del self.records[job_id]
+        del self.names[record.name]
+
+    def start(self, job_id: str, debug_mode: bool = False) -> JobRecord:
+        """Make a new run of the job's current command and settings."""
+        record = self.get(job_id)
+        timing = self.timing
+        now = timing.now()
+        number = len(record.runs) + 1
+        run = RunRecord(
+            name=f"{record.k8s_name}-{number:04d}-{secrets.token_hex(3)}",
+            uid=str(uuid.uuid4()),
+            number=number,
+            job_id=record.id,
+            script=parse(record.settings["command"]),
+            scale=record.settings.get("scale") or 1,
+            retries=record.settings.get("retries") or 0,
+            started=now,
+            transition=timing.transition_seconds,
+            visible_from=now + timing.run_visibility_delay,
+        )
+        record.runs.append(run)
+        self.runs[run.name] = (record, run)
+        record.last_deploy = timing.stamp(now)
+        record.debug_mode = debug_mode
+        record.require_restart = False
+        return record
+
+    def stop(self, job_id: str, run_name: str | None = None) -> JobRecord:
+        """Stop every active run of the job, or only ``run_name``; a run that ended stays as it is."""
+        record = self.get(job_id)
+        now = self.timing.now()
+        for run in [record.run(run_name)] if run_name is not None else record.runs:
+            run.stop(now)
+        return record
+
+    def pod(self, name: str) -> tuple[RunRecord, Pod] | None:
+        """The pod named ``name`` of a visible run, and its run; ``None`` if there is none."""
+        run_name, _, _ = name.rpartition("-")
+        if run_name not in self.runs:
+            return None
+        now = self.timing.now()
+        _, run = self.runs[run_name]
+        if not run.is_visible(now):
+            return None
+        return next(((run, pod) for pod in run.pods(now) if pod.name == name), None)
+
+    def clear(self) -> None:
+        self.records.clear()
+        self.names.clear()
+        self.runs.clear()
