@@ -20,13 +20,7 @@ from airflow_provider_saturn.client import options as option_checks
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
 from airflow_provider_saturn.client.job_runs import job_run_from_summary, job_run_key, new_runs, pick_own_run
-from airflow_provider_saturn.client.logs import (
-    MAX_LOG_PAGES_PER_READ,
-    LogCursor,
-    page_query,
-    pods_of_run,
-    take_page,
-)
+from airflow_provider_saturn.client.logs import LogCursor, read_steps
 from airflow_provider_saturn.client.paths import Paths
 from airflow_provider_saturn.client.responses import RequestTarget
 from airflow_provider_saturn.client.sync_transport import SyncTransport
@@ -201,20 +195,18 @@ class JobOperations(SyncTransport):
         """The lines a run's pods wrote (``timestamp``, ``content``, ``pod_name``, ``container_name``), pod after
         pod, each in order, across pages.
 
-        ``since``, a :class:`~.logs.LogCursor` from an earlier call, is moved on as lines are yielded: pass the
-        same cursor again to get only the lines written since. Without it, the log is read from the start.
-        One call reads at most ``MAX_LOG_PAGES_PER_READ`` pages per pod; the rest comes at the next call.
+        ``since``, a :class:`~.logs.LogCursor` from an earlier call, is moved on: pass the same cursor again to
+        get only the lines written since. Without it, the log is read from the start. One call reads at most
+        ``MAX_LOG_PAGES_PER_READ`` pages per pod; the rest comes at the next call.
         """
         cursor = since if since is not None else LogCursor()
-        logs_path = Paths.job(job_id, "logs")
         history = self._request("GET", Paths.job(job_id, "history"), resource="job", resource_id=job_id)
-        for pod in pods_of_run(history, run_name):
-            position = cursor.position(pod)
-            for _ in range(MAX_LOG_PAGES_PER_READ):
-                page = self._request(
-                    "GET", logs_path, params=page_query(pod, position), resource="job", resource_id=job_id
-                )
-                lines, more = take_page(position, page)
-                yield from lines
-                if not more:
-                    break
+        logs_path = Paths.job(job_id, "logs")
+        steps = read_steps(history, run_name, cursor)
+        try:
+            query = next(steps)
+            while True:
+                page = self._request("GET", logs_path, params=query, resource="job", resource_id=job_id)
+                query = steps.send(page)
+        except StopIteration as done:
+            yield from done.value

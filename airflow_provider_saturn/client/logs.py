@@ -11,7 +11,7 @@ The reading itself (one request a page) is in each client; the decisions are her
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,15 +58,17 @@ class LogCursor:
 
 
 def pods_of_run(history: dict[str, Any], run_name: str) -> list[str]:
-    """The pods of one run, oldest first, from ``GET /api/jobs/{id}/history`` (``pods[].label_job_name``)."""
+    """The pods of one run, oldest first, from ``GET /api/jobs/{id}/history`` (``pods[].label_job_name``).
+
+    Saturn lists pods newest first, in the order they were made; start times, to the second, cannot order
+    the retries of one run, so the list's own order is kept, reversed.
+    """
     pods = history.get("pods")
     if not isinstance(pods, list):
         raise SaturnBadResponseError("Saturn sent a job history without a list of pods")
     mine = [pod for pod in pods if isinstance(pod, dict) and pod.get("label_job_name") == run_name]
-    mine = [pod for pod in mine if isinstance(pod.get("pod_name"), str) and pod["pod_name"]]
-    return [
-        pod["pod_name"] for pod in sorted(mine, key=lambda pod: (str(pod.get("start_time") or ""), pod["pod_name"]))
-    ]
+    names = [pod["pod_name"] for pod in mine if isinstance(pod.get("pod_name"), str) and pod["pod_name"]]
+    return list(reversed(list(dict.fromkeys(names))))
 
 
 def page_query(pod: str, position: PodPosition) -> dict[str, Any]:
@@ -89,6 +91,25 @@ def take_page(position: PodPosition, page: dict[str, Any]) -> tuple[list[dict[st
         return fresh, True
     position.taken = max(len(lines), position.taken)
     return fresh, False
+
+
+LogSteps = Generator[dict[str, Any], dict[str, Any], list[dict[str, Any]]]
+
+
+def read_steps(history: dict[str, Any], run_name: str, cursor: LogCursor) -> LogSteps:
+    """The reading of a run's new log lines, without I/O: yields the query of each page wanted, is sent the
+    page, and returns the new lines, pod after pod; ``cursor`` is moved on. Each client drives it with its
+    own requests, so the rules are written once."""
+    lines: list[dict[str, Any]] = []
+    for pod in pods_of_run(history, run_name):
+        position = cursor.position(pod)
+        for _ in range(MAX_LOG_PAGES_PER_READ):
+            page = yield page_query(pod, position)
+            fresh, more = take_page(position, page)
+            lines.extend(fresh)
+            if not more:
+                break
+    return lines
 
 
 def _line(item: Any) -> dict[str, Any]:

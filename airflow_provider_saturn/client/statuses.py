@@ -26,6 +26,22 @@ KIND_LABELS = {
     "job_run": "job run",
 }
 
+# What each kind can be waited for: a job run ends ``completed`` (its success), the others do not end.
+TARGETS_BY_KIND = {
+    "jupyter_server": ("running", "stopped", "error"),
+    "dask_cluster": ("running", "stopped", "error"),
+    "deployment": ("running", "stopped", "error"),
+    "job_run": ("completed", "running", "stopped", "error"),
+}
+
+
+def targets_of(kind: str) -> tuple[str, ...]:
+    """The statuses a resource of ``kind`` can be waited for."""
+    if kind not in TARGETS_BY_KIND:
+        raise ValueError(f"resource kind must be one of {list(TARGETS_BY_KIND)}, not {kind!r}")
+    return TARGETS_BY_KIND[kind]
+
+
 # After asking for a target, these statuses mean the resource was sent the other way (someone stopped what is
 # starting, or started what is stopping). The status it left from is not among them: right after the request
 # Saturn may still show it, so it means "keep waiting".

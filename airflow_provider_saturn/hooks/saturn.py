@@ -174,6 +174,24 @@ class SaturnHook(BaseHook):
     get_resource = _client_operation("get_resource")
     stop_resource = _client_operation("stop_resource")
 
+    # Saturn Jobs and Deployments
+    list_jobs = _client_operation("list_jobs")
+    get_job = _client_operation("get_job")
+    find_job_by_name = _client_operation("find_job_by_name")
+    create_job = _client_operation("create_job")
+    update_job = _client_operation("update_job")
+    delete_job = _client_operation("delete_job")
+    start_job = _client_operation("start_job")
+    list_job_runs = _client_operation("list_job_runs")
+    get_job_run = _client_operation("get_job_run")
+    stop_job_run = _client_operation("stop_job_run")
+    job_logs = _client_operation("job_logs")
+    list_deployments = _client_operation("list_deployments")
+    get_deployment = _client_operation("get_deployment")
+    find_deployment_by_name = _client_operation("find_deployment_by_name")
+    start_deployment = _client_operation("start_deployment")
+    stop_deployment = _client_operation("stop_deployment")
+
 
 def form_extra(extras: Mapping[str, Any], name: str) -> Any:
     """A form field's value from a connection's extra, under its plain or its ``extra__saturn__`` name."""

@@ -26,6 +26,22 @@ SEED_OPERATIONS = [
     "create_dask_cluster",
     "get_resource",
     "stop_resource",
+    "list_jobs",
+    "get_job",
+    "find_job_by_name",
+    "create_job",
+    "update_job",
+    "delete_job",
+    "start_job",
+    "list_job_runs",
+    "get_job_run",
+    "stop_job_run",
+    "job_logs",
+    "list_deployments",
+    "get_deployment",
+    "find_deployment_by_name",
+    "start_deployment",
+    "stop_deployment",
 ]
 
 
