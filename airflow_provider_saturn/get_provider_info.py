@@ -46,7 +46,7 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-saturn",
         "name": "Saturn Cloud",
-        "description": "Run Saturn Cloud workspaces and Dask clusters from Airflow. https://saturncloud.io",
+        "description": "Run Saturn Cloud workspaces, Dask clusters, Jobs and Deployments from Airflow. https://saturncloud.io",
         "versions": [__version__],
         "integrations": [
             {
@@ -63,6 +63,8 @@ def get_provider_info() -> dict[str, Any]:
                     "airflow_provider_saturn.operators.jupyter",
                     "airflow_provider_saturn.operators.dask",
                     "airflow_provider_saturn.operators.idle",
+                    "airflow_provider_saturn.operators.jobs",
+                    "airflow_provider_saturn.operators.deployments",
                 ],
             }
         ],

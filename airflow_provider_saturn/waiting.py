@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnTransientError, SaturnWaitTimeoutError
 from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
+from airflow_provider_saturn.run_logs import TAIL_KEY, with_log_tail
 
 EVENT_KEYS = frozenset({"status", "resource_id", "target_status", "last_status", "message"})
 
@@ -70,8 +71,13 @@ def wait_for_status(
     poll_interval: float,
     strict: bool = True,
     log: Any = None,
+    after_read: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Poll ``read`` until the resource is at ``target``; fail at once on ``error``; bounded by ``timeout``."""
+    """Poll ``read`` until the resource is at ``target``; fail at once on ``error``; bounded by ``timeout``.
+
+    ``after_read`` sees each resource read before the verdict on it (a job run's wait reads its log there,
+    so the last lines are out before the wait ends).
+    """
     started = time.monotonic()
     deadline = started + timeout
     last_status, last_problem = None, ""
@@ -83,6 +89,8 @@ def wait_for_status(
             if log is not None:
                 log.warning("Could not read Saturn %s %s (%s); polling on", KIND_LABELS[kind], resource_id, error)
         else:
+            if after_read is not None:
+                after_read(resource)
             if check_resource(resource, kind, target, strict=strict):
                 if log is not None:
                     log.info("Saturn %s %s is %s", KIND_LABELS[kind], resource_id, target)
@@ -110,8 +118,9 @@ def check_event(event: dict[str, Any] | None, *, resource_id: str, target: str) 
         )
     if event["status"] == "success":
         return event
+    tail = [str(line) for line in event.get(TAIL_KEY) or [] if isinstance(event.get(TAIL_KEY), list)]
     if event["status"] == "timeout":
-        raise SaturnWaitTimeoutError(event["message"])
+        raise SaturnWaitTimeoutError(with_log_tail(event["message"], tail))
     if event["status"] == "error":
-        raise SaturnResourceError(event["message"], resource_id=resource_id)
+        raise SaturnResourceError(with_log_tail(event["message"], tail), resource_id=resource_id)
     raise ValueError(f"Unknown trigger event status {event['status']!r}")

@@ -13,6 +13,7 @@ from airflow_provider_saturn.compat import BaseOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
+from airflow_provider_saturn.run_logs import RunLog
 from airflow_provider_saturn.waiting import (
     KIND_LABELS,
     check_event,
@@ -31,6 +32,9 @@ except ImportError:  # Airflow 2.11
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
+
+# Kinds whose failure statuses are ends: a job run in ``error`` or ``stopped`` has nothing left to stop.
+FAILURE_ENDS_IT = frozenset({"job_run"})
 
 # The methods whose return value Airflow stores as the task's XCom ``return_value``.
 RETURNING_METHODS = ("execute", "execute_complete")
@@ -166,9 +170,22 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             self.log.info("Asked Saturn to stop %s", label)
         return self.wait_or_defer(resource_id, current)
 
+    def run_log_reader(self, resource_id: str) -> Callable[[RunLog], None] | None:
+        """How a wait on ``resource_id`` reads the log it follows into a :class:`~.run_logs.RunLog`; ``None``
+        (the default) when there is no log to follow. A job run's operator gives one."""
+        return None
+
     def wait_or_defer(self, resource_id: str, current: dict[str, Any], *, started_here: bool = False) -> dict[str, Any]:
-        """Return the resource once at this operator's target status: at once if there, else wait or defer."""
+        """Return the resource once at this operator's target status: at once if there, else wait or defer.
+
+        A followed log (see :meth:`run_log_reader`) is read at each poll, in the sync wait and in the trigger
+        alike, and a failure shows its last lines.
+        """
         kind, target = self.resource_kind, self.target_status
+        read_log = self.run_log_reader(resource_id)
+        run_log = RunLog() if read_log is not None else None
+        if self.wait_for_completion and run_log is not None and read_log is not None:
+            read_log(run_log)  # what the run wrote before the first poll
         if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
             return current
         if self.deferrable:
@@ -185,13 +202,18 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     poll_interval=self.poll_interval,
                     strict=True,
                     stop_on_kill=started_here,
+                    follow_logs=run_log is not None,
+                    log_cursor=run_log.cursor.to_json() if run_log is not None else None,
                 ),
                 method_name="execute_complete",
                 kwargs={"kind": kind, "target": target, "resource_id": resource_id, "started_here": started_here},
             )
         self._waiting_on = (kind, resource_id) if started_here else None
+        after_read = None
+        if run_log is not None and read_log is not None:
+            after_read = lambda _resource: read_log(run_log)  # noqa: E731
         try:
-            with self._stopped_on_failure(kind, resource_id, started_here=started_here):
+            with self._stopped_on_failure(kind, resource_id, started_here=started_here), _tail_on_failure(run_log):
                 return wait_for_status(
                     lambda: self.hook.get_resource(kind, resource_id),
                     kind=kind,
@@ -200,6 +222,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     timeout=self.timeout,
                     poll_interval=self.poll_interval,
                     log=self.log,
+                    after_read=after_read,
                 )
         finally:
             self._waiting_on = None
@@ -235,7 +258,8 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         try:
             yield
         except (SaturnResourceError, SaturnWaitTimeoutError) as error:
-            if started_here and self.stop_on_failure:
+            ended = isinstance(error, SaturnResourceError) and kind in FAILURE_ENDS_IT
+            if started_here and self.stop_on_failure and not ended:
                 self._stop_best_effort(kind, resource_id, f"its start failed ({type(error).__name__})")
             raise
 
@@ -254,3 +278,22 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             return
         kind, resource_id = self._waiting_on
         self._stop_best_effort(kind, resource_id, "the task was killed")
+
+
+@contextmanager
+def _tail_on_failure(run_log: RunLog | None) -> Iterator[None]:
+    """A failed or timed-out wait that followed a log fails with the log's last lines in its message."""
+    from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnWaitTimeoutError
+
+    try:
+        yield
+    except SaturnResourceError as error:
+        if run_log is None or not run_log.tail:
+            raise
+        raise SaturnResourceError(
+            run_log.with_tail(error.message), kind=error.kind, resource_id=error.resource_id
+        ) from error
+    except SaturnWaitTimeoutError as error:
+        if run_log is None or not run_log.tail:
+            raise
+        raise SaturnWaitTimeoutError(run_log.with_tail(str(error))) from error

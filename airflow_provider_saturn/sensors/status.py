@@ -1,4 +1,5 @@
-"""Sensors that wait for a Jupyter server or a Dask cluster to reach a status: poke, reschedule or deferred."""
+"""Sensors that wait for a Saturn resource (Jupyter server, Dask cluster, deployment, job run) to reach a
+status: poke, reschedule or deferred."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_saturn.client.statuses import TARGET_STATUSES
+from airflow_provider_saturn.client.statuses import targets_of
 from airflow_provider_saturn.compat import BaseSensorOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
@@ -51,8 +52,8 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
             positive_seconds("timeout", timeout)
         super().__init__(poke_interval=poke_interval, **kwargs)
         positive_seconds("timeout", self.timeout)  # also [sensors] default_timeout
-        if target_status not in TARGET_STATUSES:
-            raise ValueError(f"target_status must be one of {list(TARGET_STATUSES)}, not {target_status!r}")
+        if target_status not in targets_of(self.kind):
+            raise ValueError(f"target_status must be one of {list(targets_of(self.kind))}, not {target_status!r}")
         self.target_status = target_status
         self.saturn_conn_id = saturn_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
@@ -124,3 +125,47 @@ class SaturnDaskClusterSensor(_SaturnStatusSensor):
     def __init__(self, *, dask_cluster_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dask_cluster_id = dask_cluster_id
+
+
+class SaturnDeploymentSensor(_SaturnStatusSensor):
+    """Wait for a deployment to reach ``target_status`` (default ``running``).
+
+    :param deployment_id: the deployment's id. Templated.
+    """
+
+    kind = "deployment"
+    id_field = "deployment_id"
+    template_fields: Sequence[str] = ("deployment_id", "target_status", "saturn_conn_id")
+
+    def __init__(self, *, deployment_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deployment_id = deployment_id
+
+
+class SaturnJobRunSensor(_SaturnStatusSensor):
+    """Wait for one run of a Saturn job to reach ``target_status`` (default ``completed``, its success).
+
+    A run that ends ``stopped`` or ``error`` fails the sensor at once (it will never complete), unless that
+    is the ``target_status``.
+
+    :param job_id: the job's id. Templated.
+    :param run_name: the run's name (e.g. ``{{ ti.xcom_pull(task_ids='run', key='run_name') }}``). Templated.
+    :param target_status: ``"completed"`` (default), ``"running"``, ``"stopped"`` or ``"error"``.
+    """
+
+    kind = "job_run"
+    id_field = "job_id"
+    template_fields: Sequence[str] = ("job_id", "run_name", "target_status", "saturn_conn_id")
+
+    def __init__(self, *, job_id: str, run_name: str, target_status: str = "completed", **kwargs: Any) -> None:
+        super().__init__(target_status=target_status, **kwargs)
+        self.job_id = job_id
+        self.run_name = run_name
+
+    @property
+    def resource_id(self) -> str:
+        """The run's key, ``"<job id>/<run name>"``; no job id or run name fails at once, naming it."""
+        from airflow_provider_saturn.client.job_runs import job_run_key
+
+        task = f"{type(self).__name__} {self.task_id!r}"
+        return job_run_key(required_id(self.job_id, "job_id", task), required_id(self.run_name, "run_name", task))

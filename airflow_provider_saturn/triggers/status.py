@@ -1,7 +1,9 @@
-"""``SaturnStatusTrigger``: one async wait for a Jupyter server or Dask cluster to reach a status.
+"""``SaturnStatusTrigger``: one async wait for a Saturn resource (Jupyter server, Dask cluster, deployment,
+job run) to reach a status.
 
 Serves the deferrable operators and sensors alike. Real async HTTP on a client pooled per event loop;
-one request per poll; an absolute deadline, so that a triggerer restart does not reset it.
+one request per poll (a followed job run's log adds its pages); an absolute deadline, so that a triggerer
+restart does not reset it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
+from airflow_provider_saturn.run_logs import TAIL_KEY, RunLog
 from airflow_provider_saturn.waiting import positive_seconds
 
 
@@ -27,10 +30,12 @@ def wait_event(
     last_status: str | None,
     message: str,
     started_here: bool = False,
+    log_tail: list[str] | None = None,
 ) -> dict[str, Any]:
     """The one terminal event shape: ``{status, resource_id, target_status, last_status, message,
-    started_here}``; ``started_here`` echoes ``stop_on_kill`` for runners that drop the deferral's kwargs."""
-    return {
+    started_here}``; ``started_here`` echoes ``stop_on_kill`` for runners that drop the deferral's kwargs.
+    A followed job run's failure adds ``log_tail``, the last lines of its log."""
+    event: dict[str, Any] = {
         "status": status,
         "resource_id": resource_id,
         "target_status": target_status,
@@ -38,6 +43,9 @@ def wait_event(
         "message": message,
         "started_here": started_here,
     }
+    if log_tail:
+        event[TAIL_KEY] = log_tail
+    return event
 
 
 def connection_problem(conn_id: str, error: Exception) -> str:
@@ -52,9 +60,10 @@ def connection_problem(conn_id: str, error: Exception) -> str:
 class SaturnStatusTrigger(BaseTrigger):
     """Wait until a Saturn resource reaches ``target_status``; fire one event and end.
 
-    :param resource_kind: ``"jupyter_server"`` or ``"dask_cluster"``.
-    :param resource_id: the id of the Jupyter server (= project id) or Dask cluster.
-    :param target_status: ``"running"``, ``"stopped"`` (or ``"error"``, for a sensor).
+    :param resource_kind: a kind of :data:`~airflow_provider_saturn.client.kinds.RESOURCES`: ``"jupyter_server"``,
+        ``"dask_cluster"``, ``"deployment"`` or ``"job_run"``.
+    :param resource_id: its id (a job run's: ``"<job id>/<run name>"``).
+    :param target_status: ``"running"``, ``"stopped"``, ``"completed"`` (job runs), or ``"error"`` (sensors).
     :param deadline: absolute UNIX time after which the wait ends with a ``timeout`` event.
     :param saturn_conn_id: the Airflow connection, resolved in the triggerer (no secret is serialized).
     :param poll_interval: seconds between status reads (Saturn asks for no more than one per 10 s); must
@@ -64,6 +73,9 @@ class SaturnStatusTrigger(BaseTrigger):
         deferred task; the event echoes it as ``started_here``, for the operator's ``stop_on_failure``.
     :param timeout: seconds per HTTP request (default: the connection's ``timeout``, else 30).
     :param retry: retry policy values (see :class:`~airflow_provider_saturn.client.RetryPolicy`).
+    :param follow_logs: a job run's new log lines go to the task log at each poll; a failure event carries the
+        last of them.
+    :param log_cursor: where the operator's own reading of the log stopped (JSON), so no line comes twice.
     """
 
     def __init__(
@@ -79,6 +91,8 @@ class SaturnStatusTrigger(BaseTrigger):
         stop_on_kill: bool = False,
         timeout: float | None = None,
         retry: dict[str, Any] | None = None,
+        follow_logs: bool = False,
+        log_cursor: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.resource_kind = resource_kind
@@ -91,6 +105,8 @@ class SaturnStatusTrigger(BaseTrigger):
         self.stop_on_kill = stop_on_kill
         self.timeout = positive_seconds("timeout", timeout) if timeout is not None else None
         self.retry = dict(retry) if retry else None
+        self.follow_logs = follow_logs and resource_kind == "job_run"
+        self.log_cursor = log_cursor
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-only kwargs (no token, nothing tenacity-shaped)."""
@@ -107,6 +123,8 @@ class SaturnStatusTrigger(BaseTrigger):
                 "stop_on_kill": self.stop_on_kill,
                 "timeout": self.timeout,
                 "retry": self.retry,
+                "follow_logs": self.follow_logs,
+                "log_cursor": self.log_cursor,
             },
         )
 
@@ -121,7 +139,8 @@ class SaturnStatusTrigger(BaseTrigger):
         retry = RetryPolicy.from_dict(self.retry) if self.retry else settings["retry"]
         return shared_async_client(credentials, timeout=self.timeout or settings["timeout"], retry=retry)
 
-    def _event(self, status: str, last_status: str | None, message: str) -> TriggerEvent:
+    def _event(self, status: str, last_status: str | None, message: str, run_log: RunLog | None = None) -> TriggerEvent:
+        tail = list(run_log.tail) if run_log is not None and status != "success" else None
         return TriggerEvent(
             wait_event(
                 status,
@@ -130,8 +149,21 @@ class SaturnStatusTrigger(BaseTrigger):
                 last_status=last_status,
                 message=message,
                 started_here=self.stop_on_kill,
+                log_tail=tail,
             )
         )
+
+    async def _read_log(self, client: Any, run_log: RunLog) -> None:
+        """The run's new log lines into the task log; a failed read is logged, and the wait goes on."""
+        from airflow_provider_saturn.client.async_jobs import read_new_log_lines
+        from airflow_provider_saturn.client.errors import SaturnError
+        from airflow_provider_saturn.client.job_runs import split_job_run_key
+
+        job_id, run_name = split_job_run_key(self.resource_id)
+        try:
+            run_log.absorb(await read_new_log_lines(client, job_id, run_name, run_log.cursor), self.log)
+        except SaturnError as error:
+            run_log.read_failed(error, self.log)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
@@ -140,6 +172,7 @@ class SaturnStatusTrigger(BaseTrigger):
         started = time.time()
         last_status: str | None = None
         last_problem = ""
+        run_log = RunLog(self.log_cursor) if self.follow_logs else None
         try:
             client = await self._client()
         except Exception as error:  # no connection, bad extras, anything: one error event, never a crashed trigger
@@ -152,9 +185,11 @@ class SaturnStatusTrigger(BaseTrigger):
                 last_problem = f"; last error: {error}"
                 self.log.warning("Could not read %s (%s); polling on", label, error)
             except SaturnError as error:  # 401, 404...: waiting longer cannot help
-                yield self._event("error", last_status, str(error))
+                yield self._event("error", last_status, str(error), run_log)
                 return
             else:
+                if run_log is not None:
+                    await self._read_log(client, run_log)
                 decision = decide(resource.get("status"), self.target_status, strict=self.strict)
                 last_status = decision.status
                 if decision.outcome == "success":
@@ -162,7 +197,7 @@ class SaturnStatusTrigger(BaseTrigger):
                     return
                 if decision.outcome == "failure":
                     message = f"Saturn {label}: {decision.reason}: {error_message_of(resource)}"
-                    yield self._event("error", last_status, message)
+                    yield self._event("error", last_status, message, run_log)
                     return
             remaining = self.deadline - time.time()
             if remaining <= 0:
@@ -171,7 +206,7 @@ class SaturnStatusTrigger(BaseTrigger):
                     f"Timed out waiting for Saturn {label} to be {self.target_status!r} (deadline {deadline}, "
                     f"waited {time.time() - started:.0f}s in this triggerer); last status {last_status!r}{last_problem}"
                 )
-                yield self._event("timeout", last_status, message)
+                yield self._event("timeout", last_status, message, run_log)
                 return
             await asyncio.sleep(min(self.poll_interval, remaining))
 

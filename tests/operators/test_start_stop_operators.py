@@ -19,7 +19,7 @@ from airflow_provider_saturn.operators import (
 )
 from airflow_provider_saturn.triggers import SaturnStatusTrigger
 from tests.conftest import requests_to
-from tests.harness import RecordingTI, context_for, defer, run_operator
+from tests.harness import RecordingTI, context_for, defer, prepare_thread, run_operator
 
 try:
     from airflow.sdk.exceptions import AirflowSkipException
@@ -153,6 +153,7 @@ def test_on_kill_while_waiting_stops_what_it_started(project, saturn_connection,
     failure: list[BaseException] = []
 
     def run() -> None:
+        prepare_thread()
         try:
             run_operator(operator)
         except BaseException as error:
@@ -168,6 +169,8 @@ def test_on_kill_while_waiting_stops_what_it_started(project, saturn_connection,
     worker.join(timeout=10)
     assert client.get_jupyter_server(project["id"])["status"] in ("stopping", "stopped")
     assert failure, "the wait ends once the server is stopped under it"
+    assert isinstance(failure[0], SaturnResourceError), failure
+    assert requests_to(saturn_connection, "POST /api/workspaces/{id}/start") == 1, "it did start the server"
 
 
 def test_on_kill_of_a_start_that_started_nothing_stops_nothing(project, saturn_connection) -> None:

@@ -1,0 +1,281 @@
+"""Saturn Jobs as tasks: define a job as code, delete it, and run it, with its log in the task log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_saturn.client.wire import JOB_FIELDS
+from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
+from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
+from airflow_provider_saturn.reattach import (
+    dag_run_started,
+    is_retry,
+    recorded_job_run,
+    remember_job_run,
+    runs_going_since,
+    task_state_store,
+)
+from airflow_provider_saturn.waiting import required_id
+
+if TYPE_CHECKING:
+    from airflow_provider_saturn.compat import Context
+    from airflow_provider_saturn.run_logs import RunLog
+
+IF_EXISTS = ("fail", "reuse", "update")
+JOB_SETTINGS = tuple(name for name in JOB_FIELDS if name not in ("name", "command"))
+
+
+class SaturnRunJobOperator(SaturnWaitingOperator):
+    """Run a Saturn Job: start one run, and by default wait until it is ``completed``, with its log in the task log.
+
+    The run's lines appear in the task log as they are written, from the sync wait or, deferred, from the
+    trigger. ``error`` or ``stopped`` fails the task with Saturn's message and the last lines of the log.
+
+    **Which run is this task's.** Saturn's start answers with the job, not the run, so the operator lists the
+    job's runs before and after its start and follows the one that appeared (waiting a bounded time for one
+    that shows up late). Starts of the same job from one worker process go one at a time; starts from
+    different processes at the same moment are told apart by their start times.
+
+    **Retries re-attach.** The run is recorded before the wait (Airflow 3.3+: in the task state store). A retry
+    of the task, e.g. after its worker died, follows that run if it is still going, succeeds if it completed,
+    and starts a new one only if it failed. Without a store (Airflow 2.11), a retry follows the one run of
+    the job still going that began after the DAG run started, if there is exactly one.
+
+    Killed while waiting (and, deferred, on Airflow 3.3+), it stops its own run only; a timeout stops it too
+    unless ``stop_on_failure=False``.
+
+    :param job_id: the job's id. Templated.
+    :param job_name: or the job's name. Templated.
+    :param fetch_logs: copy the run's log into the task log (default True).
+    :param timeout: the longest wait (default 24 hours).
+    :return: the run: ``job_id``, ``run_name``, ``status``, ``started_at``, ``completed_at``. Pushed before any
+        wait: XComs ``job_id``, ``run_name`` and ``saturn_url`` (the **Open in Saturn Cloud** link).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "job_name", "saturn_conn_id")
+    resource_kind = "job_run"
+    target_status = "completed"
+    id_argument = "job_id"
+
+    def __init__(
+        self,
+        *,
+        job_id: str | None = None,
+        job_name: str | None = None,
+        fetch_logs: bool = True,
+        timeout: float | timedelta = timedelta(hours=24),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(timeout=timeout, **kwargs)
+        if (job_id is None) == (job_name is None):
+            raise ValueError(f"{type(self).__name__} takes exactly one of job_id and job_name")
+        self.job_id = job_id
+        self.job_name = job_name
+        self.fetch_logs = fetch_logs
+
+    def resolve_job_id(self) -> str:
+        """The job's id, from ``job_id`` or by looking its name up; neither given fails before any request."""
+        if self.job_name is None:
+            return self.checked_id()
+        name = required_id(self.job_name, "job_name", f"{type(self).__name__} {self.task_id!r}")
+        job = self.hook.find_job_by_name(name)
+        if job is None:
+            raise ValueError(f"Saturn has no job named {name!r}")
+        return str(job["id"])
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        job_id = self.resolve_job_id()
+        run = self.earlier_run(context, job_id)
+        if run is None:
+            run = self.hook.start_job(job_id)
+            self._waiting_on = (self.resource_kind, run["id"])  # a kill from now on stops this run
+            self.log.info("Started run %s of Saturn job %s", run["run_name"], job_id)
+            if not remember_job_run(context, run):
+                self.log.debug("No task state store: a retry will look for its run in Saturn")
+        push_link_xcoms(
+            context,
+            saturn_ui_url(self.hook.get_conn().url, job_id, "job"),
+            {XCOM_JOB_ID: job_id, XCOM_RUN_NAME: run["run_name"]},
+        )
+        if run["status"] == "completed":
+            return run
+        return self.wait_or_defer(run["id"], run, started_here=True)
+
+    def earlier_run(self, context: Context, job_id: str) -> dict[str, Any] | None:
+        """The run an earlier try of this task started, if it is still going or completed; else ``None``."""
+        from airflow_provider_saturn.client.errors import SaturnNotFoundError
+
+        run_name = recorded_job_run(context, job_id)
+        if run_name is not None:
+            try:
+                run = self.hook.get_job_run(job_id, run_name)
+            except SaturnNotFoundError:
+                self.log.info("The run %s an earlier try started is gone; starting a new one", run_name)
+                return None
+        elif task_state_store(context) is None and is_retry(context):
+            going = runs_going_since(self.hook.list_job_runs(job_id), dag_run_started(context))
+            if len(going) != 1:
+                if going:
+                    self.log.warning(
+                        "%d runs of job %s are going; none is taken for this retry's own", len(going), job_id
+                    )
+                return None
+            run = going[0]
+        else:
+            return None
+        if run["status"] in ("pending", "running"):
+            self.log.info("Re-attaching to run %s of job %s, started by an earlier try", run["run_name"], job_id)
+            return run
+        if run["status"] == "completed":
+            self.log.info("Run %s of job %s, started by an earlier try, has completed", run["run_name"], job_id)
+            return run
+        self.log.info("Run %s, started by an earlier try, is %s: starting a new run", run["run_name"], run["status"])
+        return None
+
+    def run_log_reader(self, resource_id: str) -> Callable[[RunLog], None] | None:
+        if not self.fetch_logs:
+            return None
+        from airflow_provider_saturn.client.errors import SaturnError
+        from airflow_provider_saturn.client.job_runs import split_job_run_key
+
+        job_id, run_name = split_job_run_key(resource_id)
+
+        def read(run_log: RunLog) -> None:
+            try:
+                run_log.absorb(self.hook.job_logs(job_id, run_name, since=run_log.cursor), self.log)
+            except SaturnError as error:
+                run_log.read_failed(error, self.log)
+
+        return read
+
+    def expected_resource_id(self) -> str:
+        raise NotImplementedError("a job run's key comes from the deferral or its event")
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None, **wait: Any) -> dict[str, Any]:
+        """Resume after the trigger. Where a runner dropped the deferral's kwargs (``dag.test()``), the run is the
+        event's, once it is checked to be a run of this task's job."""
+        if not wait.get("resource_id") and isinstance(event, dict):
+            key = str(event.get("resource_id") or "")
+            job_id = self.resolve_job_id()
+            if not key.startswith(f"{job_id}/"):
+                raise ValueError(f"Trigger event for {key!r} is not about a run of job {job_id}")
+            wait = {**wait, "resource_id": key}
+        return super().execute_complete(context, event, **wait)
+
+
+class SaturnCreateJobOperator(SaturnBaseOperator):
+    """Create a Saturn Job, idempotently: a job of the same name is handled by ``if_exists``.
+
+    :param name: the job's name (unique in Saturn). Templated.
+    :param command: what a run runs. Templated.
+    :param if_exists: ``"fail"`` (default), ``"reuse"`` it as it is, or ``"update"`` it with these settings.
+    :param description, image_uri, instance_size, environment_variables, start_script, working_dir, scale,
+        retries: Saturn's JobCreate settings, as in ``SaturnHook.create_job``; ``instance_size`` is checked
+        against Saturn's sizes before anything is sent.
+    :return: the job, with ``command``, ``start_script`` and environment variable values as ``"***"``.
+        Pushed: XComs ``job_id`` and ``saturn_url``.
+    """
+
+    template_fields: Sequence[str] = (
+        "name",
+        "command",
+        "description",
+        "image_uri",
+        "instance_size",
+        "environment_variables",
+        "start_script",
+        "working_dir",
+        "saturn_conn_id",
+    )
+    template_fields_renderers = {"environment_variables": "json", "command": "bash", "start_script": "bash"}
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        command: str,
+        if_exists: str = "fail",
+        description: str | None = None,
+        image_uri: str | None = None,
+        instance_size: str | None = None,
+        environment_variables: dict[str, str] | None = None,
+        start_script: str | None = None,
+        working_dir: str | None = None,
+        scale: int | None = None,
+        retries: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if if_exists not in IF_EXISTS:
+            raise ValueError(f"if_exists must be one of {list(IF_EXISTS)}, not {if_exists!r}")
+        self.name = name
+        self.command = command
+        self.if_exists = if_exists
+        self.description = description
+        self.image_uri = image_uri
+        self.instance_size = instance_size
+        self.environment_variables = environment_variables
+        self.start_script = start_script
+        self.working_dir = working_dir
+        self.scale = scale
+        self.retries = retries
+
+    def settings(self) -> dict[str, Any]:
+        """The settings given (``None`` ones left out), ``command`` included."""
+        given = {name: getattr(self, name) for name in JOB_SETTINGS if getattr(self, name) is not None}
+        return {"command": self.command, **given}
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        job = self.hook.find_job_by_name(self.name)
+        if job is None:
+            job = self.hook.create_job(name=self.name, **self.settings())
+            self.log.info("Created Saturn job %r (%s)", self.name, job["id"])
+        elif self.if_exists == "fail":
+            raise ValueError(
+                f"A Saturn job named {self.name!r} already exists ({job['id']}); "
+                "set if_exists='reuse' or 'update' to use it"
+            )
+        elif self.if_exists == "update":
+            job = self.hook.update_job(job["id"], **self.settings())
+            self.log.info("Updated the existing Saturn job %r (%s)", self.name, job["id"])
+        else:
+            self.log.info("Reusing the existing Saturn job %r (%s)", self.name, job["id"])
+        push_link_xcoms(context, saturn_ui_url(self.hook.get_conn().url, job["id"], "job"), {XCOM_JOB_ID: job["id"]})
+        return job
+
+
+class SaturnDeleteJobOperator(SaturnBaseOperator):
+    """Delete a Saturn Job.
+
+    A clean-up task (``trigger_rule`` not ``all_success``) given no id skips, as the project delete does.
+
+    :param job_id: the job's id. Templated.
+    :param ignore_missing: succeed when no such job exists (default False).
+    :param allow_active: delete it even while a run is going (default False: Saturn refuses).
+    """
+
+    template_fields: Sequence[str] = ("job_id", "saturn_conn_id")
+    operator_extra_links = ()  # the job's page is gone once it is deleted
+    id_argument = "job_id"
+    skips_without_id = True
+
+    def __init__(self, *, job_id: str, ignore_missing: bool = False, allow_active: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.ignore_missing = ignore_missing
+        self.allow_active = allow_active
+
+    def execute(self, context: Context) -> None:
+        from airflow_provider_saturn.client.errors import SaturnNotFoundError
+
+        job_id = self.checked_id()
+        try:
+            self.hook.delete_job(job_id, allow_active=self.allow_active)
+        except SaturnNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("Saturn job %s does not exist; nothing to delete", job_id)
+            return
+        self.log.info("Deleted Saturn job %s", job_id)

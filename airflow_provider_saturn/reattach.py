@@ -1,0 +1,75 @@
+"""Re-attaching a retried task to what an earlier try of it started, instead of starting it again.
+
+A worker that dies while a task waits leaves the Saturn side going: the job run it started runs on. The
+retry must follow that run, not start a second one. The task records what it started before it waits:
+
+- on Airflow 3.3+, in the task state store (``context["task_state_store"]``), which outlives the try, as
+  Airflow's ``ResumableJobMixin`` does;
+- where there is no store (Airflow 2.11, 3.0-3.2), a retry asks Saturn: a run of the same job that is still
+  going and began after this DAG run started is the earlier try's, when it is the only one.
+
+What the earlier try started decides the retry: still going, follow it; completed, done; failed or gone,
+start afresh (a retry is for trying again).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_saturn.client.job_runs import parse_time
+
+ACTIVE = frozenset({"pending", "running"})
+JOB_RUN_KEY = "saturn_job_run"  # renaming it breaks the re-attachment of retries already in flight
+
+
+def task_state_store(context: Any) -> Any:
+    """The task state store of this try (Airflow 3.3+), or ``None``."""
+    try:
+        return context.get("task_state_store")
+    except AttributeError:
+        return None
+
+
+def remember_job_run(context: Any, run: dict[str, Any]) -> bool:
+    """Record the run this try started, before waiting on it; False when there is nowhere to record it."""
+    store = task_state_store(context)
+    if store is None:
+        return False
+    store.set(JOB_RUN_KEY, {"job_id": run["job_id"], "run_name": run["run_name"]})
+    return True
+
+
+def recorded_job_run(context: Any, job_id: str) -> str | None:
+    """The name of the run an earlier try of this task started of ``job_id``, as recorded in the store."""
+    store = task_state_store(context)
+    if store is None:
+        return None
+    saved = store.get(JOB_RUN_KEY)
+    if isinstance(saved, dict) and saved.get("job_id") == job_id and isinstance(saved.get("run_name"), str):
+        return saved["run_name"]
+    return None
+
+
+def is_retry(context: Any) -> bool:
+    """Whether this try follows an earlier one of the same task instance."""
+    try_number = getattr(context.get("ti"), "try_number", 1)
+    return isinstance(try_number, int) and try_number > 1
+
+
+def dag_run_started(context: Any) -> datetime | None:
+    dag_run = context.get("dag_run")
+    started = getattr(dag_run, "start_date", None) or getattr(dag_run, "logical_date", None)
+    if isinstance(started, datetime):
+        return started
+    return parse_time(started) if isinstance(started, str) else None
+
+
+def runs_going_since(runs: list[dict[str, Any]], since: datetime | None) -> list[dict[str, Any]]:
+    """Runs still going that began at or after ``since`` (Saturn's start time; one without is left out)."""
+    going = []
+    for run in runs:
+        started = parse_time(run.get("started_at"))
+        if run.get("status") in ACTIVE and started is not None and (since is None or started >= since):
+            going.append(run)
+    return going

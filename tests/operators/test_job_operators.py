@@ -1,0 +1,215 @@
+"""Saturn Jobs as tasks: a run that completes or fails with its log, in sync and deferrable modes; runs told
+apart; a killed task stops its own run only; a retried task re-attaches; jobs as code."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_saturn.client import SaturnClient, SaturnResourceError, SaturnWaitTimeoutError
+from airflow_provider_saturn.operators import (
+    SaturnCreateJobOperator,
+    SaturnDeleteJobOperator,
+    SaturnRunJobOperator,
+)
+from airflow_provider_saturn.reattach import JOB_RUN_KEY
+from tests.conftest import requests_to
+from tests.harness import RecordingTI, context_for, prepare_thread, run_operator
+
+FAST: Any = {"poll_interval": 0.05, "timeout": 20}
+
+
+class DictStore:
+    """Airflow 3.3's task state store interface (``get``/``set``), kept across the tries of one test."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
+
+
+def run_job(job: dict[str, Any], deferrable: bool, **kwargs: Any) -> SaturnRunJobOperator:
+    return SaturnRunJobOperator(task_id="run", job_id=job["id"], deferrable=deferrable, **{**FAST, **kwargs})
+
+
+LOG_LINE = re.compile(r"\[(job-[a-z0-9-]+)\] (.*?)(?:\s+\[[\w.]+\]\s+loc=\S+)?\s*$")
+
+
+def run_log_contents(captured: str) -> list[str]:
+    """The run's lines as the task log shows them (``[<pod>] <content>``), in order."""
+    return [match.group(2) for line in captured.splitlines() if (match := LOG_LINE.search(line))]
+
+
+@pytest.fixture
+def job(saturn_connection, client: SaturnClient) -> dict[str, Any]:
+    return client.create_job("report", "echo starting; seq 3; echo done")
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_run_that_completes_with_its_log_in_the_task_log(job, client, capsys, deferrable: bool) -> None:
+    ti = RecordingTI()
+    run = run_operator(run_job(job, deferrable), context_for(ti))
+    assert run["status"] == "completed"
+    assert (ti.pushed["job_id"], ti.pushed["run_name"]) == (job["id"], run["run_name"])
+    assert ti.pushed["saturn_url"].endswith(f"/dash/resources/job/{job['id']}")
+    contents = run_log_contents(capsys.readouterr().out)
+    assert contents == ["starting", "1", "2", "3", "done"], "every line once, in order"
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_failing_run_fails_the_task_with_saturns_message_and_its_log_tail(
+    saturn_connection, client, deferrable: bool
+) -> None:
+    job = client.create_job("breaks", "echo loading; echo KeyError: 'customer_id'; exit 3")
+    with pytest.raises(SaturnResourceError) as caught:
+        run_operator(run_job(job, deferrable))
+    message = str(caught.value)
+    assert "error" in message and "3" in message
+    assert "Last 2 lines of its log:" in message
+    assert message.rstrip().endswith("KeyError: 'customer_id'")
+
+
+def test_logs_longer_than_a_page_arrive_complete_in_order_once(saturn_connection, client, capsys) -> None:
+    job = client.create_job("long-log", "seq 2600; sleep 0.5; seq 1200")
+    run_operator(run_job(job, deferrable=True))
+    contents = run_log_contents(capsys.readouterr().out)
+    assert contents == [str(number) for number in range(1, 2601)] + [str(number) for number in range(1, 1201)]
+    assert requests_to(saturn_connection, "GET /api/jobs/{id}/logs") >= 4, "1000 lines a page"
+
+
+def test_concurrent_runs_of_one_job_each_follow_their_own(saturn_connection, client) -> None:
+    job = client.create_job("twice", "sleep 1")
+    results: list[dict[str, Any]] = []
+
+    def run() -> None:
+        prepare_thread()
+        results.append(run_operator(run_job(job, deferrable=False)))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len({result["run_name"] for result in results}) == 2
+    assert all(result["status"] == "completed" for result in results)
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 2
+
+
+def test_a_killed_task_stops_its_own_run_only(saturn_connection, client) -> None:
+    job = client.create_job("long", "sleep 30")
+    other = client.start_job(job["id"])
+    operator = run_job(job, deferrable=False)
+    ti = RecordingTI()
+    failure: list[BaseException] = []
+
+    def execute() -> None:
+        prepare_thread()
+        try:
+            operator.execute(context_for(ti))
+        except BaseException as error:  # the kill makes the wait end one way or another
+            failure.append(error)
+
+    thread = threading.Thread(target=execute, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while "run_name" not in ti.pushed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    operator.on_kill()
+    mine = client.get_job_run(job["id"], ti.pushed["run_name"])
+    assert mine["status"] in ("stopping", "stopped")
+    assert client.get_job_run(job["id"], other["run_name"])["status"] in ("pending", "running")
+
+
+def test_a_timed_out_run_is_stopped_unless_told_not_to(saturn_connection, client) -> None:
+    job = client.create_job("slow", "sleep 30")
+    ti = RecordingTI()
+    with pytest.raises(SaturnWaitTimeoutError):
+        run_operator(run_job(job, deferrable=False, timeout=0.5), context_for(ti))
+    assert client.get_job_run(job["id"], ti.pushed["run_name"])["status"] in ("stopping", "stopped")
+    kept = RecordingTI()
+    with pytest.raises(SaturnWaitTimeoutError):
+        run_operator(run_job(job, deferrable=False, timeout=0.5, stop_on_failure=False), context_for(kept))
+    assert client.get_job_run(job["id"], kept.pushed["run_name"])["status"] in ("pending", "running")
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_retry_re_attaches_to_the_run_its_earlier_try_started(saturn_connection, client, deferrable) -> None:
+    job = client.create_job("resumable", "sleep 1.5; echo finished")
+    store = DictStore()
+    first_try = {**context_for(RecordingTI()), "task_state_store": store}
+    with pytest.raises(SaturnWaitTimeoutError):  # the first try dies while the run goes on
+        run_operator(run_job(job, deferrable, timeout=0.3, stop_on_failure=False), first_try)
+    started = store.get(JOB_RUN_KEY)
+    assert started and started["job_id"] == job["id"]
+    retry = {**context_for(RecordingTI()), "task_state_store": store}
+    result = run_operator(run_job(job, deferrable), retry)
+    assert result["run_name"] == started["run_name"] and result["status"] == "completed"
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1, "no second run"
+
+
+def test_a_retry_after_a_failed_run_starts_afresh(saturn_connection, client) -> None:
+    job = client.create_job("flaky-once", "exit 1")
+    store = DictStore()
+    with pytest.raises(SaturnResourceError):
+        run_operator(run_job(job, False), {**context_for(RecordingTI()), "task_state_store": store})
+    client.update_job(job["id"], command="echo fixed")
+    result = run_operator(run_job(job, False), {**context_for(RecordingTI()), "task_state_store": store})
+    assert result["status"] == "completed"
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 2
+
+
+def test_without_a_store_a_retry_finds_the_one_run_going(saturn_connection, client) -> None:
+    """Airflow 2.11: no task state store; the retry asks Saturn."""
+    from datetime import UTC, datetime, timedelta
+
+    class Try(RecordingTI):
+        try_number = 2
+
+    class DagRun:
+        start_date = datetime.now(UTC) - timedelta(seconds=5)
+
+    job = client.create_job("no-store", "sleep 1")
+    earlier = client.start_job(job["id"])
+    result = run_operator(run_job(job, False), {**context_for(Try()), "dag_run": DagRun()})
+    assert result["run_name"] == earlier["run_name"]
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
+
+
+def test_run_by_job_name(saturn_connection, client, job) -> None:
+    operator = SaturnRunJobOperator(task_id="run", job_name="report", deferrable=False, **FAST)
+    assert run_operator(operator)["job_id"] == job["id"]
+    with pytest.raises(ValueError, match="exactly one of job_id and job_name"):
+        SaturnRunJobOperator(task_id="both", job_id="x", job_name="y")
+    with pytest.raises(ValueError, match="Saturn has no job named 'nope'"):
+        run_operator(SaturnRunJobOperator(task_id="missing", job_name="nope", deferrable=False, **FAST))
+
+
+def test_create_job_is_idempotent(saturn_connection, client) -> None:
+    def create(if_exists: str, command: str = "echo one") -> dict[str, Any]:
+        operator = SaturnCreateJobOperator(
+            task_id="create", name="as-code", command=command, if_exists=if_exists, instance_size="large"
+        )
+        return run_operator(operator)
+
+    first = create("fail")
+    assert create("reuse", "echo two")["id"] == first["id"]
+    assert client.get_job(first["id"])["command"] == "echo one"
+    assert create("update", "echo two")["id"] == first["id"]
+    assert client.get_job(first["id"])["command"] == "echo two"
+    with pytest.raises(ValueError, match="already exists"):
+        create("fail")
+    assert len(client.list_jobs()) == 1
+
+
+def test_delete_job(saturn_connection, client, job) -> None:
+    run_operator(SaturnDeleteJobOperator(task_id="delete", job_id=job["id"]))
+    assert client.list_jobs() == []
+    run_operator(SaturnDeleteJobOperator(task_id="again", job_id=job["id"], ignore_missing=True))
