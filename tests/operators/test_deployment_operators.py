@@ -29,7 +29,7 @@ def deployment(saturn_connection) -> dict[str, Any]:
         timeout=5,
     )
     assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
@@ -38,13 +38,13 @@ def test_start_and_stop_are_idempotent(deployment, saturn_connection, client: Sa
         operator = SaturnStartDeploymentOperator(
             task_id="start", deployment_id=deployment["id"], deferrable=deferrable, **FAST
         )
-        return run_operator(operator)  # type: ignore[no-any-return]
+        return run_operator(operator)
 
     def stop() -> dict[str, Any]:
         operator = SaturnStopDeploymentOperator(
             task_id="stop", deployment_name="features-api", deferrable=deferrable, **FAST
         )
-        return run_operator(operator)  # type: ignore[no-any-return]
+        return run_operator(operator)
 
     assert start()["status"] == "running"
     assert start()["status"] == "running"
