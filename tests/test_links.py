@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import pytest
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.compat import AIRFLOW_V_3
 from airflow_provider_saturn.links import XCOM_SATURN_URL, SaturnResourceLink
+from tests.dag_files import dag_from_source
 
 DAG_ID = "saturn_link_test"
 DAG_SOURCE = f"""
@@ -30,27 +29,12 @@ with DAG({DAG_ID!r}, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         task_id="start_jupyter", jupyter_server_id="{{{{ dag_run.conf['project_id'] }}}}", retries=0
     )
 """
-LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
 
 
 @pytest.fixture
 def link_dag(airflow_db, saturn_connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A one-task DAG (start a Jupyter server named by the run's conf), in a DAG bundle of its own.
-
-    On Airflow 3, ``dag.test()`` runs only a DAG found in a configured bundle; Airflow 2.11 ignores the setting.
-    """
-    path = tmp_path / "saturn_link_dag.py"
-    path.write_text(DAG_SOURCE)
-    bundles = [
-        {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
-        {"name": "saturn-link-tests", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(tmp_path)}},
-    ]
-    monkeypatch.setenv("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", json.dumps(bundles))
-    spec = importlib.util.spec_from_file_location("saturn_link_dag", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.dag
+    """A one-task DAG (start a Jupyter server named by the run's conf), in a DAG bundle of its own."""
+    return dag_from_source(DAG_SOURCE, "saturn_link_dag", tmp_path, monkeypatch)
 
 
 def run_and_capture(dag: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], **conf: str) -> Any:
