@@ -1,7 +1,8 @@
 """Re-attaching a retried task to what an earlier try of it started, instead of starting it again.
 
-A worker that dies while a task waits leaves the Saturn side going: the job run it started runs on. The
-retry must follow that run, not start a second one. The task records what it started before it waits:
+A worker that dies while a task waits leaves the Saturn side going: the job run it started runs on, the
+Jupyter server it started goes on starting. The retry must follow that run, not start a second one, and must
+treat that server as its own (stop it on failure or kill). The task records what it started before it waits:
 
 - on Airflow 3.3+, in the task state store (``context["task_state_store"]``), which outlives the try, as
   Airflow's ``ResumableJobMixin`` does;
@@ -20,7 +21,9 @@ from typing import Any
 from airflow_provider_saturn.client.job_runs import parse_time
 
 ACTIVE = frozenset({"pending", "running"})
-JOB_RUN_KEY = "saturn_job_run"  # renaming it breaks the re-attachment of retries already in flight
+# Renaming these keys breaks the re-attachment of retries already in flight.
+JOB_RUN_KEY = "saturn_job_run"
+STARTED_KEY = "saturn_started"
 
 
 def task_state_store(context: Any) -> Any:
@@ -49,6 +52,27 @@ def recorded_job_run(context: Any, job_id: str) -> str | None:
     if isinstance(saved, dict) and saved.get("job_id") == job_id and isinstance(saved.get("run_name"), str):
         return saved["run_name"]
     return None
+
+
+def remember_started(context: Any, kind: str, resource_id: str) -> None:
+    """Record that this try asked Saturn to start a resource, before waiting on it (Airflow 3.3+)."""
+    store = task_state_store(context)
+    if store is not None:
+        store.set(STARTED_KEY, {"kind": kind, "id": resource_id})
+
+
+def started_by_earlier_try(context: Any, kind: str, resource_id: str) -> bool:
+    """Whether an earlier try of this task started the resource (as recorded in the task state store).
+
+    A retry that finds the resource already starting then waits on it as its own: it stops it on failure or
+    kill, as the try that started it would have. Without a store, a resource found starting is not this
+    task's (it is never stopped by it).
+    """
+    store = task_state_store(context)
+    if store is None:
+        return False
+    saved = store.get(STARTED_KEY)
+    return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource_id
 
 
 def is_retry(context: Any) -> bool:

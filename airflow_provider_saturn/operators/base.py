@@ -13,6 +13,7 @@ from airflow_provider_saturn.compat import BaseOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
+from airflow_provider_saturn.reattach import remember_started, started_by_earlier_try
 from airflow_provider_saturn.run_logs import RunLog
 from airflow_provider_saturn.waiting import (
     KIND_LABELS,
@@ -32,6 +33,10 @@ except ImportError:  # Airflow 2.11
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
+
+# How long before ``execution_timeout`` a wait gives up (beyond one poll interval), so that the task can
+# still stop what it started: Airflow ends a deferred task at its execution_timeout without calling on_kill.
+EXECUTION_TIMEOUT_MARGIN = 5.0
 
 # Kinds whose failure statuses are ends: a job run in ``error`` or ``stopped`` has nothing left to stop.
 FAILURE_ENDS_IT = frozenset({"job_run"})
@@ -145,14 +150,23 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         self._waiting_on: tuple[str, str] | None = None
 
     def start_and_wait(
-        self, resource_id: str, current: dict[str, Any], start: Callable[[], dict[str, Any]]
+        self, context: Context, resource_id: str, current: dict[str, Any], start: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        """Start unless already ``pending``/``running``, then wait (or defer) for ``running``."""
-        label = f"{KIND_LABELS[self.resource_kind]} {resource_id}"
+        """Start unless already ``pending``/``running``, then wait (or defer) for ``running``.
+
+        What this task starts is recorded before the wait (Airflow 3.3+: task state store), so that a retry
+        (its worker died) treats the resource it finds starting as its own: stopped on failure or kill.
+        """
+        kind = self.resource_kind
+        label = f"{KIND_LABELS[kind]} {resource_id}"
         started_here = current["status"] not in ("pending", "running")
         if started_here:
             current = start()
+            remember_started(context, kind, resource_id)
             self.log.info("Asked Saturn to start %s", label)
+        elif started_by_earlier_try(context, kind, resource_id):
+            started_here = True
+            self.log.info("%s is %s, started by an earlier try of this task", label, current["status"])
         else:
             self.log.info("%s is already %s", label, current["status"])
         return self.wait_or_defer(resource_id, current, started_here=started_here)
@@ -169,6 +183,29 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             current = stop()
             self.log.info("Asked Saturn to stop %s", label)
         return self.wait_or_defer(resource_id, current)
+
+    def pre_execute(self, context: Any) -> None:
+        """Note when this try began, for :meth:`wait_deadline`."""
+        self._try_started_at = time.time()
+        super().pre_execute(context)
+
+    def wait_deadline(self) -> float:
+        """When the wait ends (absolute UNIX time): ``timeout`` from now, but inside ``execution_timeout``.
+
+        Airflow ends a deferred task whose ``execution_timeout`` passes without calling ``on_kill``, so the
+        wait times out first, by a margin: the task then resumes, stops what it started (``stop_on_failure``),
+        and fails with a message that says what was waited for.
+        """
+        now = time.time()
+        deadline = now + self.timeout
+        if self.execution_timeout is not None:
+            started = getattr(self, "_try_started_at", None) or now
+            margin = self.poll_interval + EXECUTION_TIMEOUT_MARGIN
+            budget_end = started + self.execution_timeout.total_seconds() - margin
+            if budget_end < deadline:
+                self.log.info("The wait ends %.0fs from now, inside execution_timeout", max(budget_end - now, 0))
+                deadline = max(budget_end, now)
+        return deadline
 
     def run_log_reader(self, resource_id: str) -> Callable[[RunLog], None] | None:
         """How a wait on ``resource_id`` reads the log it follows into a :class:`~.run_logs.RunLog`; ``None``
@@ -188,6 +225,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             read_log(run_log)  # what the run wrote before the first poll
         if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
             return current
+        deadline = self.wait_deadline()
         if self.deferrable:
             from airflow_provider_saturn.triggers.status import SaturnStatusTrigger
 
@@ -197,7 +235,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     resource_kind=kind,
                     resource_id=resource_id,
                     target_status=target,
-                    deadline=time.time() + self.timeout,
+                    deadline=deadline,
                     saturn_conn_id=self.saturn_conn_id,
                     poll_interval=self.poll_interval,
                     strict=True,
@@ -219,7 +257,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     kind=kind,
                     resource_id=resource_id,
                     target=target,
-                    timeout=self.timeout,
+                    timeout=max(deadline - time.time(), 0.001),
                     poll_interval=self.poll_interval,
                     log=self.log,
                     after_read=after_read,

@@ -65,7 +65,9 @@ class SaturnStartDaskClusterOperator(_SaturnDaskClusterOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         cluster = self.current_cluster(context)
-        return self.start_and_wait(cluster["id"], cluster, partial(self.hook.start_dask_cluster, cluster["id"]))
+        return self.start_and_wait(
+            context, cluster["id"], cluster, partial(self.hook.start_dask_cluster, cluster["id"])
+        )
 
 
 class SaturnStopDaskClusterOperator(_SaturnDaskClusterOperator):

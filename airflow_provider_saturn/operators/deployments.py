@@ -71,7 +71,7 @@ class SaturnStartDeploymentOperator(_SaturnDeploymentOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         deployment = self.current_deployment(context)
         start = partial(self.hook.start_deployment, deployment["id"], debug_mode=self.debug_mode)
-        return self.start_and_wait(deployment["id"], deployment, start)
+        return self.start_and_wait(context, deployment["id"], deployment, start)
 
 
 class SaturnStopDeploymentOperator(_SaturnDeploymentOperator):

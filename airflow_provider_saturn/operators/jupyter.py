@@ -55,7 +55,7 @@ class SaturnStartJupyterOperator(_SaturnJupyterOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         server = self.current_server(context)
         start = partial(self.hook.start_jupyter_server, server["id"], debug_mode=self.debug_mode)
-        return self.start_and_wait(server["id"], server, start)
+        return self.start_and_wait(context, server["id"], server, start)
 
 
 class SaturnStopJupyterOperator(_SaturnJupyterOperator):

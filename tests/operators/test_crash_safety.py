@@ -1,0 +1,74 @@
+"""What keeps a real deployment boring: a wait that ends inside ``execution_timeout`` (so the task can still
+stop what it started, which Airflow's own timeout of a deferred task would not), and a retry that treats
+what an earlier try started as its own."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from airflow_provider_saturn.client import SaturnClient, SaturnWaitTimeoutError
+from airflow_provider_saturn.operators import SaturnStartJupyterOperator
+from tests.harness import RecordingTI, context_for, run_operator
+from tests.operators.test_job_operators import DictStore
+
+
+@pytest.fixture
+def slow_project(saturn_connection, client: SaturnClient) -> dict[str, Any]:
+    saturn_connection.state.transition_seconds = 60  # it never gets to running in these tests
+    return client.create_project("slow")
+
+
+def start(project: dict[str, Any], **kwargs: Any) -> SaturnStartJupyterOperator:
+    return SaturnStartJupyterOperator(
+        task_id="start", jupyter_server_id=project["id"], poll_interval=0.05, **{"timeout": 600, **kwargs}
+    )
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_the_wait_ends_inside_execution_timeout_and_stops_what_it_started(
+    slow_project, client: SaturnClient, deferrable: bool
+) -> None:
+    operator = start(slow_project, deferrable=deferrable, execution_timeout=timedelta(seconds=7))
+    context = context_for()
+    operator.pre_execute(context)
+    with pytest.raises(SaturnWaitTimeoutError) as caught:
+        run_operator(operator, context)
+    assert "Timed out" in str(caught.value)
+    assert client.get_jupyter_server(slow_project["id"])["status"] in ("stopping", "stopped")
+
+
+def test_without_execution_timeout_the_wait_keeps_its_own_timeout(slow_project) -> None:
+    operator = start(slow_project, timeout=600)
+    operator.pre_execute(context_for())
+    import time
+
+    assert operator.wait_deadline() == pytest.approx(time.time() + 600, abs=2)
+    bounded = start(slow_project, timeout=600, execution_timeout=timedelta(seconds=100))
+    bounded.pre_execute(context_for())
+    assert bounded.wait_deadline() == pytest.approx(time.time() + 100 - 0.05 - 5, abs=2)
+
+
+def test_a_retry_treats_the_server_its_earlier_try_started_as_its_own(slow_project, client) -> None:
+    store = DictStore()
+
+    def try_once(**kwargs: Any) -> None:
+        context = {**context_for(RecordingTI()), "task_state_store": store}
+        with pytest.raises(SaturnWaitTimeoutError):
+            run_operator(start(slow_project, deferrable=False, timeout=0.3, **kwargs), context)
+
+    try_once(stop_on_failure=False)  # the first try dies; the server goes on starting
+    assert client.get_jupyter_server(slow_project["id"])["status"] == "pending"
+    try_once()  # the retry finds it starting: its own, so stopped when the retry fails too
+    assert client.get_jupyter_server(slow_project["id"])["status"] in ("stopping", "stopped")
+
+
+def test_without_a_record_a_server_found_starting_is_not_stopped(slow_project, client) -> None:
+    client.start_jupyter_server(slow_project["id"])  # someone else started it
+    with pytest.raises(SaturnWaitTimeoutError):
+        run_operator(
+            start(slow_project, deferrable=False, timeout=0.3), {**context_for(), "task_state_store": DictStore()}
+        )
+    assert client.get_jupyter_server(slow_project["id"])["status"] == "pending"
