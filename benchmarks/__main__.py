@@ -6,20 +6,22 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import client_overhead, import_cost, machine, report, wait_scale
+from benchmarks import client_overhead, import_cost, job_wait_requests, machine, report, wait_scale
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def main() -> None:
     started = time.monotonic()
-    print("1/3 import cost ...", flush=True)
+    print("1/4 import cost ...", flush=True)
     rows = report.import_rows(import_cost.run())
-    print("2/3 deferred-wait scale (100, 1,000 and 5,000 waits) ...", flush=True)
+    print("2/4 deferred-wait scale (100, 1,000 and 5,000 waits) ...", flush=True)
     for scale in wait_scale.run():
         rows += report.scale_rows(scale)
-    print("3/3 client overhead ...", flush=True)
+    print("3/4 client overhead ...", flush=True)
     rows += report.overhead_rows(client_overhead.run())
+    print("4/4 job run wait, log followed and not ...", flush=True)
+    rows += report.job_wait_rows(job_wait_requests.run())
     seconds = time.monotonic() - started
     print("\n" + report.as_text(rows))
     when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from benchmarks.client_overhead import ClientOverhead
 from benchmarks.import_cost import ImportCost
+from benchmarks.job_wait_requests import HISTORY_ROUTE, LOGS_ROUTE, STATUS_ROUTE, JobWaitRequests
 from benchmarks.wait_scale import WaitScale
 
 OURS = "airflow-provider-saturn (operators + sensors)"
@@ -85,6 +86,40 @@ def overhead_rows(overhead: ClientOverhead) -> list[Row]:
     return [Row("Client overhead: SaturnClient / bare requests", figure, "<= 1.2", overhead.ratio <= 1.2)]
 
 
+ROUTE_NAMES = {STATUS_ROUTE: "status", HISTORY_ROUTE: "history", LOGS_ROUTE: "log pages"}
+
+
+def job_wait_rows(waits: list[JobWaitRequests]) -> list[Row]:
+    """Requests per poll interval of a job run's wait, log not followed and followed; the lines delivered."""
+    rows = []
+    for wait in waits:
+        label = f"Job run wait, log {'followed' if wait.follow_logs else 'not followed'}"
+        routes = ", ".join(f"{count} {ROUTE_NAMES.get(route, route)}" for route, count in wait.by_route.items())
+        pods = f"; {wait.pods} pod" + ("s" if wait.pods != 1 else "") if wait.follow_logs else ""
+        figure = (
+            f"{wait.requests_per_interval:.2f} ({wait.requests} in {wait.intervals} intervals of "
+            f"{wait.poll_interval:g} s: {routes}{pods})"
+        )
+        goal = "<= 2 + 2 per pod (status, history; per pod the new lines' page and the one after)"
+        if not wait.follow_logs:
+            goal = "<= 1 (status)"
+        rows.append(Row(f"{label}: requests per poll interval", figure, goal, wait.requests_per_interval <= wait.goal))
+    for wait in waits:
+        if wait.follow_logs:
+            order = "in order, each once" if wait.lines_exact else "NOT all in order once"
+            rows.append(
+                Row(
+                    "Job run wait, log followed: lines delivered to the task log",
+                    f"{wait.lines_delivered} of {wait.lines_expected}, {order}",
+                    "all, in order, each once",
+                    wait.lines_exact and wait.lines_delivered == wait.lines_expected,
+                )
+            )
+    events = [wait.event_status for wait in waits]
+    rows.append(Row("Job run waits: events", ", ".join(events), "success", set(events) == {"success"}))
+    return rows
+
+
 def as_text(rows: list[Row]) -> str:
     width = max(len(row.measure) for row in rows)
     lines = []
@@ -110,7 +145,10 @@ def as_markdown(rows: list[Row], *, when: str, seconds: float, machine: str) -> 
             "How each is measured: `benchmarks/import_cost.py` (fresh processes, on top of an imported",
             "`airflow.sdk`), `benchmarks/wait_scale.py` (triggers in one event loop in a fresh process, the emulator",
             "in another; requests and connections counted by the emulator; RSS from /proc),",
-            "`benchmarks/client_overhead.py` (the two calls alternated, medians).",
+            "`benchmarks/client_overhead.py` (the two calls alternated, medians), `benchmarks/job_wait_requests.py`",
+            "(one job-run trigger in a fresh process, log followed and not, the emulator in another; the run writes",
+            "3 bursts of 100 lines 5 s apart; requests counted by route by the emulator; lines recorded from the",
+            "trigger's logger).",
             "",
             f"Goals missed: {', '.join(missed) if missed else 'none'}.",
             "",

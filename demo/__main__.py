@@ -1,5 +1,9 @@
 """The demo: start the Saturn emulator, run ``saturn_workspace_before_job`` under ``airflow dags test`` on
-SQLite, and print each task's outcome and what the emulator's resources ended as.
+SQLite, and print each task's outcome and what the emulator's resources ended as. Then the same for
+``saturn_job_pipeline``, whose deployment is first created in the emulator through its HTTP API, and whose
+run fails by design (one of its jobs fails on purpose, to show a failed run with its log).
+
+The demo exits 0 when each DAG ended exactly as designed.
 
     python dev.py demo        (or, in the project's environment: python -m demo)
 """
@@ -8,15 +12,31 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".demo-airflow"
 DAG_ID = "saturn_workspace_before_job"
+JOB_DAG_ID = "saturn_job_pipeline"
+DEPLOYMENT = "features-api"  # what saturn_job_pipeline starts and stops; Saturn must have it beforehand
 TOKEN = "demo-token"
+# saturn_job_pipeline's tasks in the order they run, and how each ends by design: its second job fails on
+# purpose, the deployment is stopped all the same, and the watcher task fails the DAG run.
+JOB_PIPELINE_DESIGN = {
+    "create_or_update_job": "success",
+    "create_failing_job": "success",
+    "start_deployment": "success",
+    "run_job": "success",
+    "run_failing_job": "failed",
+    "stop_deployment": "success",
+    "fail_run_if_a_step_failed": "failed",
+}
 
 # A private Airflow home on SQLite, set before anything imports Airflow.
 os.environ.update(
@@ -47,6 +67,21 @@ def airflow(*args: str, log: Path | None = None) -> int:
     return completed.returncode
 
 
+def emulator_api(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One request to the emulator: its Saturn API (with the token) or its test controls (``/_emulator``)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, method=method)
+    request.add_header("Authorization", f"token {TOKEN}")
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+def state_of(value: Any) -> str:
+    """A task or DAG run state as plain text, on both Airflow lines."""
+    return str(getattr(value, "value", value))
+
+
 def report(url: str) -> bool:
     """Print each task's outcome of the latest run and the emulator's resources; True if the run succeeded."""
     from airflow.models import DagRun
@@ -69,6 +104,87 @@ def report(url: str) -> bool:
     return str(dag_run.state) == "success"
 
 
+def run_log_lines(log: Path, run_name: str) -> list[str]:
+    """The lines of a job run's log that reached the task log (``[<pod>] <content>``, pods ``<run name>-*``)."""
+    pattern = re.compile(rf"(\[{re.escape(run_name)}-\w+\] .*?)\s+\[[\w.]+\]\s+loc=run_logs\.py")
+    return [found.group(1) for line in log.read_text(errors="replace").splitlines() if (found := pattern.search(line))]
+
+
+def failure_of(log: Path, task_id: str) -> list[str]:
+    """The failing job run's error as ``airflow dags test`` logged it: Saturn's message and the log's tail."""
+    lines = log.read_text(errors="replace").splitlines()
+    for index, line in enumerate(lines):
+        found = re.search(r"SaturnResourceError: (Saturn job run .*)", line)
+        if found:
+            tail = []
+            for following in lines[index + 1 :]:
+                if not (following.startswith("Last ") or following.startswith("[job-")):
+                    break
+                tail.append(following)
+            return [found.group(1), *tail]
+    return [f"(no job run error of {task_id} found in {log})"]
+
+
+def report_job_pipeline(url: str, log: Path) -> bool:
+    """Print each task's outcome of saturn_job_pipeline's run, the failing task's error, the jobs' runs and the
+    deployment; True if everything ended as designed (the DAG run itself fails, on purpose)."""
+    from airflow.models import DagRun
+
+    from airflow_provider_saturn.client import SaturnClient
+
+    (dag_run,) = DagRun.find(dag_id=JOB_DAG_ID)
+    print(f"\nDAG run {dag_run.run_id}: {state_of(dag_run.state)}")
+    instances = {ti.task_id: ti for ti in dag_run.get_task_instances()}
+    outcomes = {task_id: state_of(ti.state) for task_id, ti in instances.items()}
+    for task_id in [*JOB_PIPELINE_DESIGN, *sorted(set(instances) - set(JOB_PIPELINE_DESIGN))]:
+        ti = instances.get(task_id)
+        outcome = outcomes.get(task_id, "missing")
+        seconds = f"{ti.duration:5.1f}s" if ti is not None and ti.duration is not None else "     -"
+        designed = JOB_PIPELINE_DESIGN.get(task_id)
+        note = "" if outcome == designed else f"   <- designed to end {designed}"
+        if outcome == designed == "failed":
+            note = "   (by design)"
+        print(f"  {task_id:<28} {outcome:<10} {seconds}{note}")
+    with SaturnClient(url=url, api_token=TOKEN) as client:
+        runs = {job["name"]: client.list_job_runs(job["id"]) for job in client.list_jobs()}
+        deployment = client.find_deployment_by_name(DEPLOYMENT)
+    good_runs = runs.get("features-refresh", [])
+    if good_runs:
+        print("\nThe run's log in run_job's task log:")
+        for line in run_log_lines(log, good_runs[-1]["run_name"]):
+            print(f"  {line}")
+    print("\nThe error of run_failing_job (Saturn's message, then the last lines of the run's log):")
+    for line in failure_of(log, "run_failing_job"):
+        print(f"  {line}")
+    print("\nSaturn emulator afterwards:")
+    for name, job_runs in runs.items():
+        listed = ", ".join(f"{run['run_name']} {run['status']}" for run in job_runs)
+        print(f"  job {name}: {listed or 'no runs'}")
+    print(f"  deployment {DEPLOYMENT}: {deployment['status'] if deployment else 'missing'}")
+    stopped = deployment is not None and deployment["status"] == "stopped"
+    statuses = {name: [run["status"] for run in job_runs] for name, job_runs in runs.items()}
+    one_run_each = statuses == {"features-refresh": ["completed"], "features-validate": ["error"]}
+    as_designed = outcomes == JOB_PIPELINE_DESIGN and state_of(dag_run.state) == "failed" and stopped and one_run_each
+    if as_designed:
+        print(
+            f"\nThe {JOB_DAG_ID} run failed, as designed: run_failing_job runs a job that fails on purpose, "
+            "its task failed with Saturn's message and the log's last lines, the deployment was stopped all "
+            "the same, and the watcher task marked the run failed."
+        )
+    return as_designed
+
+
+def run_job_pipeline(url: str) -> bool:
+    """Create the deployment saturn_job_pipeline needs (the provider has no operator for that), then run it."""
+    emulator_api(url, "POST", "/_emulator/config", {"transition_seconds": 1})  # job runs and starts: 1 s
+    emulator_api(url, "POST", "/api/deployments", {"name": DEPLOYMENT, "command": "python -m http.server 8000"})
+    print(f"\nCreated the deployment {DEPLOYMENT!r} in the emulator (through its HTTP API)")
+    log = HOME / "dags-test-job-pipeline.log"
+    print(f"Running: airflow dags test {JOB_DAG_ID}  (log: {log})", flush=True)
+    airflow("dags", "test", JOB_DAG_ID, log=log)  # its exit status is not looked at: the run fails by design
+    return report_job_pipeline(url, log)
+
+
 def main() -> None:
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
@@ -82,12 +198,15 @@ def main() -> None:
         print(f"Running: airflow dags test {DAG_ID}  (log: {HOME / 'dags-test.log'})", flush=True)
         code = airflow("dags", "test", DAG_ID, log=HOME / "dags-test.log")
         succeeded = report(url)
+        if code != 0 or not succeeded:
+            sys.exit(f"\nThe DAG run did not succeed; see {HOME / 'dags-test.log'}")
+        print(f"\n{DAG_ID} ran end to end against the Saturn emulator.")
+        if not run_job_pipeline(url):
+            sys.exit(f"\n{JOB_DAG_ID} did not end as designed; see {HOME / 'dags-test-job-pipeline.log'}")
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
-    if code != 0 or not succeeded:
-        sys.exit(f"\nThe DAG run did not succeed; see {HOME / 'dags-test.log'}")
-    print("\nThe DAG ran end to end against the Saturn emulator.")
+    print("\nBoth DAGs ended as designed against the Saturn emulator.")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.compat import AIRFLOW_V_3
 from airflow_provider_saturn.links import XCOM_SATURN_URL, SaturnResourceLink
 from airflow_provider_saturn.operators.base import SaturnWaitingOperator
+from tests.conftest import TOKEN, requests_to
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 
@@ -195,3 +197,119 @@ def test_workspace_before_job_survives_a_flaky_saturn(airflow_db, saturn_connect
     faults = saturn_connection.config.stats.faults
     assert set(faults) == {"error", "throttle", "drop"}, faults
     assert sum(faults.values()) >= 5, faults
+
+
+# ------------------------------------------------------------------------------------ saturn_job_pipeline
+
+JOB_PIPELINE_STATES = {
+    "create_or_update_job": "success",
+    "create_failing_job": "success",
+    "start_deployment": "success",
+    "run_job": "success",
+    "run_failing_job": "failed",  # on purpose: the example shows a failed run
+    "stop_deployment": "success",
+    "fail_run_if_a_step_failed": "failed",
+}
+
+# A line of a job run's log in the task log, as run_logs.py writes it: "[<pod>] <content>". Airflow 3 prints a
+# task's log once (structlog); Airflow 2.11's dag.test() prints it twice, through the task log handler (ISO
+# timestamps) and the console (``,`` before the milliseconds): only the task log handler's lines are taken.
+RUN_LOG_LINE = re.compile(
+    r"^(?:\S+Z \[info\s*\] |\[\d{4}-\d\d-\d\dT[^\]]+\] \{run_logs\.py:\d+\} INFO - )"
+    r"\[(?P<pod>job-[\w-]+)\] (?P<content>.*?)(?:\s+\[[\w.]+\]\s+loc=run_logs\.py:\d+)?$"
+)
+
+
+def seed_deployment(emulator: Any, name: str = "features-api") -> dict[str, Any]:
+    """The deployment exists before the DAG runs (the provider does not create deployments): made through the
+    emulator's HTTP API, as one would make it in Saturn."""
+    import httpx
+
+    body = {"name": name, "command": "python -m http.server 8000"}
+    answer = httpx.post(f"{emulator.url}/api/deployments", json=body, headers={"Authorization": f"token {TOKEN}"})
+    answer.raise_for_status()
+    return dict(answer.json())
+
+
+def run_log_in_task_log(captured: str, run_name: str) -> list[str]:
+    """What the task log shows of a run's log (its pods are named ``<run name>-<suffix>``), in order."""
+    return [
+        match["content"]
+        for line in captured.splitlines()
+        if (match := RUN_LOG_LINE.match(line)) and match["pod"].rpartition("-")[0] == run_name
+    ]
+
+
+def job_runs(emulator: Any, name: str) -> tuple[str, list[str]]:
+    """The id of the emulator's job named ``name`` and the names of every run it has made."""
+    with emulator.state.lock:
+        job_id = emulator.state.jobs.names[name]
+        return job_id, [run.name for run in emulator.state.jobs.records[job_id].runs]
+
+
+@pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "sync"])
+def test_job_pipeline(airflow_db, saturn_connection, client: SaturnClient, capsys, deferrable: bool) -> None:
+    """One job run completes with its log in the task log; the other fails, as designed, with Saturn's message
+    and its log's last lines; the deployment is stopped all the same and the watcher fails the DAG run."""
+    deployment = seed_deployment(saturn_connection)
+    stale = client.create_job("features-refresh", "echo stale command")  # if_exists="update" replaces it
+    dag = load_dag("saturn_job_pipeline")
+    waiting = [task for task in dag.tasks if isinstance(task, SaturnWaitingOperator)]
+    assert {task.task_id for task in waiting} == {"start_deployment", "run_job", "run_failing_job", "stop_deployment"}
+    for task in waiting:
+        task.deferrable = deferrable
+    dag_run = dag.test()
+    captured = capsys.readouterr().out
+
+    assert states(dag_run) == JOB_PIPELINE_STATES
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+
+    # Exactly one run of each job, and only the two starts the DAG asked for.
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 2
+    good_id, (good_run,) = job_runs(saturn_connection, "features-refresh")
+    bad_id, (bad_run,) = job_runs(saturn_connection, "features-validate")
+    assert good_id == stale["id"], "the existing job was updated, not made again"
+    assert len(client.list_jobs()) == 2
+    assert client.get_job(good_id)["command"] == "echo loading features; seq 3; sleep 1; echo done"
+
+    # The good run: completed, its run name in XCom, its lines in the task log, each once and in order.
+    assert (xcom(dag_run, "run_job", "job_id"), xcom(dag_run, "run_job", "run_name")) == (good_id, good_run)
+    assert xcom(dag_run, "run_job", "return_value")["status"] == "completed"
+    assert client.get_job_run(good_id, good_run)["status"] == "completed"
+    assert run_log_in_task_log(captured, good_run) == ["loading features", "1", "2", "3", "done"]
+
+    # The failing run: in error; the task's error carries Saturn's message and the last lines of the log.
+    assert xcom(dag_run, "run_failing_job", "run_name") == bad_run
+    assert client.get_job_run(bad_id, bad_run)["status"] == "error"
+    assert run_log_in_task_log(captured, bad_run) == ["validating features", "ValueError: bad row 42"]
+    failure = re.compile(
+        rf"SaturnResourceError: Saturn job run {bad_id}/{bad_run}: .*Command exited with code 3\n"
+        rf"Last 2 lines of its log:\n\[{bad_run}-\w+\] validating features\n\[{bad_run}-\w+\] ValueError: bad row 42\n"
+    )
+    assert failure.search(captured), "the failing task's error shows Saturn's message and the log's tail"
+
+    # The deployment was started by name and is stopped at the end.
+    assert xcom(dag_run, "start_deployment", "deployment_id") == deployment["id"]
+    assert xcom(dag_run, "start_deployment", "return_value")["status"] == "running"
+    assert client.get_deployment(deployment["id"])["status"] == "stopped"
+    assert requests_to(saturn_connection, "POST /api/deployments/{id}/start") == 1
+    assert requests_to(saturn_connection, "POST /api/deployments/{id}/stop") == 1
+
+
+def test_job_pipeline_without_its_deployment_runs_no_job(airflow_db, saturn_connection, capsys) -> None:
+    """The deployment must exist beforehand: without it the start fails saying so, and no job is run. The stop
+    (``all_done``) names the deployment too, so it fails the same way: there is nothing it could stop."""
+    dag_run = load_dag("saturn_job_pipeline").test()
+    captured = capsys.readouterr().out
+    assert states(dag_run) == {
+        "create_or_update_job": "success",
+        "create_failing_job": "success",
+        "start_deployment": "failed",
+        "run_job": "upstream_failed",
+        "run_failing_job": "upstream_failed",
+        "stop_deployment": "failed",
+        "fail_run_if_a_step_failed": "failed",
+    }
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
+    assert "Saturn has no deployment named 'features-api'" in captured
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 0

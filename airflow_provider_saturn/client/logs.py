@@ -88,7 +88,9 @@ def take_page(position: PodPosition, page: dict[str, Any]) -> tuple[list[dict[st
     next_key = page.get("next_key")
     if isinstance(next_key, str) and next_key and next_key != position.key:
         position.key, position.taken = next_key, 0
-        return fresh, True
+        # A page that is not full holds the last lines written so far: asking for the next one now would
+        # only find it empty (Saturn may still give its key, to go on from at the next read).
+        return fresh, len(lines) >= LOG_PAGE_SIZE
     position.taken = max(len(lines), position.taken)
     return fresh, False
 
