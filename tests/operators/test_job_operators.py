@@ -85,13 +85,14 @@ def test_logs_longer_than_a_page_arrive_complete_in_order_once(saturn_connection
     assert requests_to(saturn_connection, "GET /api/jobs/{id}/logs") >= 4, "1000 lines a page"
 
 
-def test_concurrent_runs_of_one_job_each_follow_their_own(saturn_connection, client) -> None:
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_concurrent_runs_of_one_job_each_follow_their_own(saturn_connection, client, deferrable: bool) -> None:
     job = client.create_job("twice", "sleep 1")
     results: list[dict[str, Any]] = []
 
     def run() -> None:
         prepare_thread()
-        results.append(run_operator(run_job(job, deferrable=False)))
+        results.append(run_operator(run_job(job, deferrable=deferrable)))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for thread in threads:
