@@ -15,7 +15,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m airflow_provider_saturn.emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
-    parser.add_argument("--token", default="emulator-token", help="the API token to accept")
+    parser.add_argument("--token", default="emulator-token", help="the API token to accept (an org admin)")
+    parser.add_argument(
+        "--user-token",
+        action="append",
+        default=[],
+        metavar="TOKEN=ORG/NAME",
+        help="another token, acting as that owner, not an org admin (repeatable)",
+    )
     parser.add_argument("--transition-seconds", type=float, default=2.0, help="how long pending/stopping last")
     parser.add_argument(
         "--run-visibility-delay",
@@ -30,6 +37,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
     return parser.parse_args(argv)
+
+
+def user_tokens(values: list[str]) -> dict[str, str]:
+    """``TOKEN=ORG/NAME`` options as ``SaturnEmulator(tokens=...)`` takes them."""
+    tokens = {}
+    for value in values:
+        token, _, owner = value.partition("=")
+        if not token or not owner:
+            raise SystemExit(f"--user-token: expected TOKEN=ORG/NAME, not {value!r}")
+        tokens[token] = owner
+    return tokens
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         transition_seconds=args.transition_seconds,
         faults=faults,
         run_visibility_delay=args.run_visibility_delay,
+        tokens=user_tokens(args.user_token),
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

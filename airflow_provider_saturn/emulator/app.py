@@ -1,8 +1,10 @@
 """The emulator's HTTP API: Saturn generation-2 endpoints the provider and Saturn's own clients use.
 
 Starlette app; errors are ``{"message": ...}`` JSON with Saturn's status codes. Workspaces and Dask clusters
-are served from here; jobs, deployments and active pods from the ``routes_*`` modules. Test-only controls
-live under ``/_emulator`` (no token needed): fail a resource, set faults, settings, reset, read statistics.
+are served from here; jobs, deployments, active resources and pods, and metrics from the ``routes_*``
+modules. Each API token acts as an owner (``owners.py``): handlers read it with ``handlers.identity``.
+Test-only controls live under ``/_emulator`` (no token needed): fail a resource, set faults, settings,
+reset, read statistics, seed resources, script metrics, backdate a start.
 
 Every request body is read in full (at most ``MAX_BODY_BYTES``, else a 413) before the state lock is taken;
 handlers are plain functions of the request and its parsed body, so that nothing awaits under the lock.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +28,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from airflow_provider_saturn.emulator import catalog
 from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
-from airflow_provider_saturn.emulator.handlers import Endpoint, Handler, flag, page
+from airflow_provider_saturn.emulator.handlers import IDENTITY_SCOPE_KEY, Endpoint, Handler, flag, page
+from airflow_provider_saturn.emulator.metrics_script import parse_metrics_script
+from airflow_provider_saturn.emulator.owners import Owner
 from airflow_provider_saturn.emulator.render import dask_cluster_json, workspace_json
 from airflow_provider_saturn.emulator.routes_active import active_routes
 from airflow_provider_saturn.emulator.routes_deployments import deployment_routes
 from airflow_provider_saturn.emulator.routes_jobs import job_routes
-from airflow_provider_saturn.emulator.state import EmulatorError, SaturnState
+from airflow_provider_saturn.emulator.routes_metrics import metrics_routes
+from airflow_provider_saturn.emulator.seeding import parse_seed, seed
+from airflow_provider_saturn.emulator.state import KINDS, EmulatorError, SaturnState
 from airflow_provider_saturn.emulator.validation import (
     parse_dask_cluster_create,
     parse_workspace_create,
@@ -66,9 +73,12 @@ class EmulatorStats:
 
 @dataclass
 class EmulatorConfig:
-    """Everything an emulator instance is made of."""
+    """Everything an emulator instance is made of.
 
-    tokens: frozenset[str]
+    :param tokens: the API tokens accepted, and the owner each acts as.
+    """
+
+    tokens: Mapping[str, Owner]
     expired_tokens: frozenset[str] = frozenset()
     state: SaturnState = field(default_factory=SaturnState)
     faults: FaultPlan = field(default_factory=FaultPlan)
@@ -156,9 +166,10 @@ def build_app(config: EmulatorConfig) -> Starlette:
         """An endpoint: check the token, read and parse the body, then run ``handler`` under the state lock."""
 
         async def endpoint(request: Request) -> Response:
-            auth = _check_token(request, config)
-            if auth is not None:
-                return auth
+            identity = _check_token(request, config)
+            if isinstance(identity, Response):
+                return identity
+            request.scope[IDENTITY_SCOPE_KEY] = identity
             try:
                 result = await _run_locked(request, state, handler, body_required=body_required)
             except EmulatorError as error:
@@ -243,6 +254,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         *job_routes(state, api),
         *deployment_routes(state, api),
         *active_routes(state, api),
+        *metrics_routes(state, api),
         *_control_routes(config),
     ]
     app = Starlette(routes=routes)
@@ -251,7 +263,8 @@ def build_app(config: EmulatorConfig) -> Starlette:
     return _with_faults_and_stats(app, config)  # type: ignore[return-value]
 
 
-def _check_token(request: Request, config: EmulatorConfig) -> Response | None:
+def _check_token(request: Request, config: EmulatorConfig) -> Owner | Response:
+    """The owner the request's token acts as, or the 401 answer."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("token", "bearer") or not token.strip():
@@ -259,9 +272,10 @@ def _check_token(request: Request, config: EmulatorConfig) -> Response | None:
     token = token.strip()
     if token in config.expired_tokens:
         return _error(401, "Token has expired")
-    if token not in config.tokens:
+    owner = config.tokens.get(token)
+    if owner is None:
         return _error(401, "Invalid token")
-    return None
+    return owner
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
@@ -320,17 +334,28 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
             config.stats.faults.clear()
         return config.stats.as_dict()
 
-    def seed(request: Request, body: dict[str, Any]) -> Any:
-        """Create ``count`` workspaces at once (and start them, with ``start``): load for benchmarks."""
-        try:
-            count, prefix = int(body.get("count", 1)), str(body.get("prefix", "seeded"))
-        except (TypeError, ValueError):
-            raise EmulatorError(422, "count: must be an integer") from None
-        records = [state.create_workspace(f"{prefix}-{index:06d}", {}) for index in range(count)]
-        if body.get("start"):
-            for record in records:
-                state.start_workspace(record.id)
-        return {"ids": [record.id for record in records]}
+    def seed_resources(request: Request, body: dict[str, Any]) -> Any:
+        """Make many resources at once, of mixed kinds, owners and ages (see ``seeding.py``)."""
+        return seed(state, parse_seed(body))
+
+    def metrics(request: Request, body: dict[str, Any]) -> Any:
+        """Script a resource's metrics (see ``metrics_script.py``); answers what it set."""
+        kind, resource_id = _kind_and_id(body, KINDS)
+        script = state.set_metrics(kind, resource_id, parse_metrics_script(body))
+        return {
+            "kind": kind,
+            "id": resource_id,
+            "series": sorted(script.series),
+            "missing": sorted(script.missing),
+            "missing_pods": sorted(script.missing_pods),
+        }
+
+    def backdate(request: Request, body: dict[str, Any]) -> Any:
+        """``{"kind", "id", "seconds"}``: the resource's current start is ``seconds`` ago."""
+        kind, resource_id = _kind_and_id(body, KINDS)
+        seconds: Any = body.get("seconds")
+        state.backdate(kind, resource_id, seconds)  # checked there
+        return {"kind": kind, "id": resource_id, "seconds": seconds}
 
     def reset(request: Request, body: dict[str, Any]) -> Any:
         state.reset()
@@ -343,8 +368,19 @@ def _control_routes(config: EmulatorConfig) -> list[Route]:
         Route("/_emulator/config", control(settings), methods=["GET", "POST"]),
         Route("/_emulator/stats", control(stats), methods=["GET", "DELETE"]),
         Route("/_emulator/reset", control(reset), methods=["POST"]),
-        Route("/_emulator/seed", control(seed), methods=["POST"]),
+        Route("/_emulator/seed", control(seed_resources), methods=["POST"]),
+        Route("/_emulator/metrics", control(metrics), methods=["POST"]),
+        Route("/_emulator/backdate", control(backdate), methods=["POST"]),
     ]
+
+
+def _kind_and_id(body: dict[str, Any], kinds: tuple[str, ...]) -> tuple[str, str]:
+    kind, resource_id = body.get("kind"), body.get("id")
+    if kind not in kinds:
+        raise EmulatorError(422, f"kind: one of {list(kinds)}")
+    if not isinstance(resource_id, str) or not resource_id:
+        raise EmulatorError(422, "id: required, a resource id")
+    return kind, resource_id
 
 
 def _with_faults_and_stats(app: ASGIApp, config: EmulatorConfig) -> ASGIApp:

@@ -13,7 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.lifecycle import ACTIVE, EmulatorError, Lifecycle, Timing, timestamp
+from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, default_owner
 from airflow_provider_saturn.emulator.pods import Pod
 
 
@@ -29,6 +31,8 @@ class DeploymentRecord:
     debug_mode: bool = False
     require_restart: bool = False
     replica_set: str = ""  # the pods' name prefix since the last start
+    owner: Owner = field(default_factory=default_owner)
+    seq: int = field(default_factory=next_seq)
 
     @property
     def k8s_name(self) -> str:
@@ -65,10 +69,11 @@ class DeploymentRecord:
 
 
 class DeploymentStore:
-    """Every deployment of one emulator; callers hold the state's lock."""
+    """Every deployment of one emulator; callers hold the state's lock. A start notes it in ``active``."""
 
-    def __init__(self, timing: Timing) -> None:
+    def __init__(self, timing: Timing, active: ActiveIndex | None = None) -> None:
         self.timing = timing
+        self.active = active if active is not None else ActiveIndex()
         self.records: dict[str, DeploymentRecord] = {}
         self.names: dict[str, str] = {}  # deployment name -> id: names are unique
 
@@ -82,11 +87,13 @@ class DeploymentStore:
     def listing(self) -> list[DeploymentRecord]:
         return [self.get(deployment_id) for deployment_id in self.records]
 
-    def create(self, name: str, settings: dict[str, Any]) -> DeploymentRecord:
+    def create(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> DeploymentRecord:
         if name in self.names:
             raise EmulatorError(409, f"A deployment named {name!r} already exists")
         now = timestamp()
-        record = DeploymentRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        record = DeploymentRecord(
+            id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
+        )
         self.records[record.id] = record
         self.names[name] = record.id
         return record
@@ -100,7 +107,9 @@ class DeploymentStore:
             del self.names[record.name]
             record.name = name
             self.names[name] = record.id
-        restart_needed = any(key != "description" and record.settings.get(key) != v for key, v in changes.items())
+        restart_needed = any(
+            key not in ("description", "tags") and record.settings.get(key) != v for key, v in changes.items()
+        )
         record.settings.update(changes)
         record.updated_at = timestamp()
         if restart_needed and record.life.status in ACTIVE:
@@ -125,7 +134,17 @@ class DeploymentStore:
             record.replica_set = f"{record.k8s_name}-{secrets.token_hex(5)[:9]}"
             record.require_restart = False
             record.debug_mode = debug_mode
+            self.active.add("deployment", record.seq, record.id)
         return record
+
+    def backdate(self, deployment_id: str, moment: float) -> None:
+        """Move the current start of a pending or running deployment to ``moment``; a 409 otherwise."""
+        record = self.get(deployment_id)
+        if record.life.status not in ACTIVE:
+            raise EmulatorError(409, f"Deployment {deployment_id} is {record.life.status}, not pending or running")
+        record.life.since = moment
+        record.life.started_at = record.last_deploy = self.timing.stamp(moment)
+        record.life.settle(self.timing.now(), self.timing.transition_seconds)
 
     def stop(self, deployment_id: str) -> DeploymentRecord:
         record = self.get(deployment_id)

@@ -14,7 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError
+from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner
 
+IDENTITY_SCOPE_KEY = "saturn.identity"
+"""Where an endpoint leaves the token's identity (an ``Owner``) in the request's scope."""
 Endpoint = Callable[[Request], Awaitable[Response]]
 Handler = Callable[[Request, dict[str, Any]], Any]
 """Runs under the state lock: takes the request and its parsed JSON body ({} when empty), awaits nothing."""
@@ -24,6 +27,12 @@ class Api(Protocol):
     """Makes an endpoint of a handler: token check, body read, then the handler under the state lock."""
 
     def __call__(self, handler: Handler, status_code: int = 200, *, body_required: bool = False) -> Endpoint: ...
+
+
+def identity(request: Request) -> Owner:
+    """Who the request's token acts as (the default owner if no token was checked)."""
+    found = request.scope.get(IDENTITY_SCOPE_KEY)
+    return found if isinstance(found, Owner) else DEFAULT_OWNER
 
 
 def page_size(query: Mapping[str, str], default: int = 100, maximum: int = 1000) -> int:

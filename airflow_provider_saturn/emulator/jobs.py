@@ -10,7 +10,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError, Timing, timestamp
+from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, default_owner
 from airflow_provider_saturn.emulator.pods import Pod
 from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
 from airflow_provider_saturn.emulator.script import parse
@@ -27,10 +29,16 @@ class JobRecord:
     last_deploy: str | None = None
     debug_mode: bool = False
     require_restart: bool = False
+    owner: Owner = field(default_factory=default_owner)
+    seq: int = field(default_factory=next_seq)
 
     @property
     def k8s_name(self) -> str:
         return f"job-{self.id[:12]}"
+
+    def is_active(self, now: float) -> bool:
+        """Whether a run is pending or running, as ``status`` shows it."""
+        return any(run.status(now) in RUN_ACTIVE for run in self.runs)
 
     def status(self, now: float) -> str:
         """``running`` if a run runs, else ``pending`` if one waits, else its latest run's; ``stopped`` if none."""
@@ -55,10 +63,11 @@ class JobRecord:
 
 
 class JobStore:
-    """Every job of one emulator; callers hold the state's lock."""
+    """Every job of one emulator; callers hold the state's lock. A start notes the job in ``active``."""
 
-    def __init__(self, timing: Timing) -> None:
+    def __init__(self, timing: Timing, active: ActiveIndex | None = None) -> None:
         self.timing = timing
+        self.active = active if active is not None else ActiveIndex()
         self.records: dict[str, JobRecord] = {}
         self.names: dict[str, str] = {}  # job name -> id: names are unique
         self.runs: dict[str, tuple[JobRecord, RunRecord]] = {}  # run name -> its job and itself
@@ -72,11 +81,13 @@ class JobStore:
     def listing(self) -> list[JobRecord]:
         return list(self.records.values())
 
-    def create(self, name: str, settings: dict[str, Any]) -> JobRecord:
+    def create(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> JobRecord:
         if name in self.names:
             raise EmulatorError(409, f"A job named {name!r} already exists")
         now = timestamp()
-        record = JobRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        record = JobRecord(
+            id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
+        )
         self.records[record.id] = record
         self.names[name] = record.id
         return record
@@ -90,7 +101,9 @@ class JobStore:
             del self.names[record.name]
             record.name = name
             self.names[name] = record.id
-        restart_needed = any(key != "description" and record.settings.get(key) != v for key, v in changes.items())
+        restart_needed = any(
+            key not in ("description", "tags") and record.settings.get(key) != v for key, v in changes.items()
+        )
         record.settings.update(changes)
         record.updated_at = timestamp()
         if restart_needed and record.active_runs(self.timing.now()):
@@ -132,7 +145,20 @@ class JobStore:
         record.last_deploy = timing.stamp(now)
         record.debug_mode = debug_mode
         record.require_restart = False
+        self.active.add("job", record.seq, record.id)
         return record
+
+    def backdate(self, job_id: str, moment: float) -> None:
+        """Move the start of each active run of the job to ``moment`` (monotonic seconds); a 409 if none."""
+        record = self.get(job_id)
+        now = self.timing.now()
+        runs = [run for run in record.runs if run.stopped is None and run.status(now) in RUN_ACTIVE]
+        if not runs:
+            raise EmulatorError(409, f"Job {job_id} has no pending or running run")
+        for run in runs:
+            run.visible_from += moment - run.started
+            run.started = moment
+        record.last_deploy = self.timing.stamp(moment)
 
     def stop(self, job_id: str, run_name: str | None = None) -> JobRecord:
         """Stop every active run of the job, or only ``run_name``; a run that ended stays as it is."""

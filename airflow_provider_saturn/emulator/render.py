@@ -1,4 +1,4 @@
-"""Records to JSON bodies that validate against the spec's ``Workspace`` and ``DaskCluster`` schemas.
+"""Records to JSON bodies that validate against the spec's ``Workspace``, ``DaskCluster`` and ``Owner`` schemas.
 
 Jobs, runs and deployments are in ``render_workloads.py``; pods and logs in ``render_pods.py``.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_provider_saturn.emulator import catalog
+from airflow_provider_saturn.emulator.owners import Owner
 from airflow_provider_saturn.emulator.state import DaskClusterRecord, SaturnState, WorkspaceRecord
 
 HOST = "emulator.saturn.local"
@@ -19,6 +20,22 @@ def size_display(size: str) -> str:
     return str(spec["display"]) if spec else size
 
 
+def owner_json(owner: Owner) -> dict[str, Any]:
+    return {
+        "id": owner.id,
+        "name": owner.name,
+        "identity_name": owner.identity_name,
+        "identity_type": owner.identity_type,
+        "org_name": owner.org_name,
+        "created_at": owner.created_at,
+        "org_admin": owner.org_admin,
+        "org_id": owner.org_id,
+        "user_id": owner.user_id,
+        "group_id": owner.group_id,
+        "avatar_url": "",
+    }
+
+
 def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: bool = False) -> dict[str, Any]:
     workspace = state.workspaces.get(record.workspace_id)
     life = record.life
@@ -26,7 +43,7 @@ def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: 
         "id": record.id,
         "name": workspace.name if workspace else "",
         "resource_type": "dask",
-        "tags": {},
+        "tags": dict(record.tags),
         "worker_size": record.worker_size,
         "worker_size_display": size_display(record.worker_size),
         "worker_is_spot": False,
@@ -48,7 +65,12 @@ def dask_cluster_json(record: DaskClusterRecord, state: SaturnState, *, nested: 
     }
     if not nested:
         body.update(
-            {"owner": catalog.owner(), "deployment_id": None, "job_id": None, "workspace_id": record.workspace_id}
+            {
+                "owner": owner_json(record.owner),
+                "deployment_id": None,
+                "job_id": None,
+                "workspace_id": record.workspace_id,
+            }
         )
     return body
 
@@ -63,9 +85,9 @@ def workspace_json(record: WorkspaceRecord, state: SaturnState) -> dict[str, Any
     body: dict[str, Any] = {
         "id": record.id,
         "name": record.name,
-        "owner": catalog.owner(),
+        "owner": owner_json(record.owner),
         "description": settings.get("description", ""),
-        "tags": {},
+        "tags": dict(settings.get("tags") or {}),
         "image_tag": catalog.image_tag(settings.get("image_uri", catalog.DEFAULT_IMAGE_URI)),
         "extra_packages": {"pip": None, "conda": None, "apt": None, "use_mamba": False},
         "config_files": {},

@@ -9,8 +9,9 @@ from airflow_provider_saturn.emulator import catalog
 from airflow_provider_saturn.emulator.deployments import DeploymentRecord
 from airflow_provider_saturn.emulator.jobs import JobRecord
 from airflow_provider_saturn.emulator.lifecycle import ACTIVE, Timing
+from airflow_provider_saturn.emulator.owners import Owner
 from airflow_provider_saturn.emulator.pods import NAMESPACE
-from airflow_provider_saturn.emulator.render import HOST, size_display
+from airflow_provider_saturn.emulator.render import HOST, owner_json, size_display
 from airflow_provider_saturn.emulator.runs import RunRecord
 
 EXTRA_PACKAGES_DEFAULT = {"pip": None, "conda": None, "apt": None, "use_mamba": False}
@@ -21,11 +22,11 @@ def _setting(settings: dict[str, Any], key: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def _shared_json(settings: dict[str, Any]) -> dict[str, Any]:
-    """The fields jobs and deployments share, from their settings (defaults where unset)."""
+def _shared_json(settings: dict[str, Any], owner: Owner) -> dict[str, Any]:
+    """The fields jobs and deployments share, from their settings (defaults where unset) and owner."""
     size = _setting(settings, "instance_size", catalog.DEFAULT_SIZE)
     return {
-        "owner": catalog.owner(),
+        "owner": owner_json(owner),
         "command": settings["command"],
         "description": _setting(settings, "description", ""),
         "tags": dict(_setting(settings, "tags", {})),
@@ -49,7 +50,7 @@ def job_json(record: JobRecord, timing: Timing) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": record.id,
         "name": record.name,
-        **_shared_json(settings),
+        **_shared_json(settings, record.owner),
         "retries": _setting(settings, "retries", 0),
         "k8s_name": record.k8s_name,
         "require_restart": record.require_restart,
@@ -113,7 +114,7 @@ def deployment_json(record: DeploymentRecord) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": record.id,
         "name": record.name,
-        **_shared_json(settings),
+        **_shared_json(settings, record.owner),
         "healthcheck": settings.get("healthcheck"),
         "subdomain": subdomain,
         "start_ssh": start_ssh,

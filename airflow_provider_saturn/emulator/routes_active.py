@@ -1,4 +1,8 @@
-"""The ``active`` endpoints: the live pods of a job or deployment, one pod, and a pod's latest log lines.
+"""The ``active`` endpoints: every active resource (``active_resources.py``), the live pods of a job or
+deployment, one pod, and a pod's latest log lines.
+
+``/api/active/resources`` takes ``resource_type``, ``list_by`` (``owner``, ``org`` or ``account``: see
+``owners.owner_filter``), ``user_id``/``group_id``/``org_id``, ``next_key``/``prev_key`` and ``page_size``.
 
 The list shows the pods of a job's pending or running runs (earlier, failed attempts included) and those of a
 pending or running deployment; other workload types have none here. One pod is found by name as long as
@@ -13,8 +17,10 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from airflow_provider_saturn.emulator import logs
-from airflow_provider_saturn.emulator.handlers import Api, flag, page, page_size
+from airflow_provider_saturn.emulator.active_resources import active_page, parse_resource_type
+from airflow_provider_saturn.emulator.handlers import Api, flag, identity, page, page_size
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError
+from airflow_provider_saturn.emulator.owners import owner_filter
 from airflow_provider_saturn.emulator.pods import CONTAINER, Pod
 from airflow_provider_saturn.emulator.render_pods import pod_summary_json
 from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
@@ -24,6 +30,15 @@ WORKLOAD_TYPES = ("dask", "deployment", "image_build", "job", "workspace")
 
 
 def active_routes(state: SaturnState, api: Api) -> list[Route]:
+    def list_resources(request: Request, body: dict[str, Any]) -> Any:
+        query = request.query_params
+        kinds = parse_resource_type(query.get("resource_type"))
+        shown = owner_filter(
+            identity(request), query.get("list_by"), query.get("user_id"), query.get("group_id"), query.get("org_id")
+        )
+        size = page_size(query)
+        return active_page(state, kinds, shown, size, query.get("next_key"), query.get("prev_key"))
+
     def live_pods(workload_type: str, workload_id: str) -> list[Pod]:
         now = state.now()
         if workload_type == "job":
@@ -70,6 +85,7 @@ def active_routes(state: SaturnState, api: Api) -> list[Route]:
         return {"logs": "\n".join(logs.tail(segments, size))}
 
     return [
+        Route("/api/active/resources", api(list_resources), methods=["GET"]),
         Route("/api/active/pods", api(list_pods), methods=["GET"]),
         Route("/api/active/pods/{pod}", api(get_pod), methods=["GET"]),
         Route("/api/active/pods/{pod}/logs", api(pod_logs), methods=["GET"]),

@@ -4,7 +4,7 @@ The command is split on ``;`` and ``&&`` (no quoting) into steps, run in order:
 
 - ``echo WORDS`` writes the line ``WORDS`` (one pair of surrounding quotes is dropped);
 - ``seq N`` writes the lines ``1`` .. ``N`` (0 <= N <= 100000);
-- ``sleep S`` lets ``S`` seconds pass (0 <= S <= 3600, a float);
+- ``sleep S`` lets ``S`` seconds pass (0 <= S <= 2592000, 30 days, a float);
 - ``exit N`` ends the pod: 0 completes it, anything else (up to 255) fails it with that exit code;
 - any other step writes itself as one line and takes no time.
 
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 MAX_SEQ = 100_000
-MAX_SLEEP = 3600.0
+MAX_SLEEP = 30 * 86400.0  # 30 days: long enough for seeded runs that started long ago
 MAX_LINES = 1_000_000
 _STEP_SEPARATOR = re.compile(r";|&&")
 

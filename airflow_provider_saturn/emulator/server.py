@@ -6,13 +6,17 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import uvicorn
 
 from airflow_provider_saturn.emulator.app import DroppedConnection, EmulatorConfig, build_app
 from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
-from airflow_provider_saturn.emulator.state import SaturnState
+from airflow_provider_saturn.emulator.metrics_script import parse_metrics_script
+from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, parse_owner_spec
+from airflow_provider_saturn.emulator.seeding import parse_seed, seed
+from airflow_provider_saturn.emulator.state import EmulatorError, SaturnState
 
 
 class _HideDroppedConnections(logging.Filter):
@@ -28,7 +32,10 @@ logging.getLogger("uvicorn.error").addFilter(_HideDroppedConnections())
 class SaturnEmulator:
     """A Saturn API emulator on ``host``:``port`` (``port=0`` picks a free one), run in a daemon thread.
 
-    :param token: the API token it accepts (``Authorization: token X`` or ``Bearer X``).
+    :param token: the API token it accepts (``Authorization: token X`` or ``Bearer X``), acting as the
+        org admin ``emulator/airflow``, whom resources made through the API belong to.
+    :param tokens: more tokens, each acting as an owner: a path ``"<org>/<identity>"`` (a user who is not an
+        org admin, so ``list_by=org|account`` answers 403) or ``{"name", "identity_type", "org_admin"}``.
     :param transition_seconds: how long ``pending`` and ``stopping`` last.
     :param faults: fault injection settings.
     :param expired_tokens: tokens answered with a 401 saying the token expired.
@@ -47,12 +54,22 @@ class SaturnEmulator:
         backlog: int = 2048,
         path_prefix: str = "",
         run_visibility_delay: float = 0.0,
+        tokens: Mapping[str, str | Mapping[str, Any]] | None = None,
     ) -> None:
         self.token = token
+        state = SaturnState(transition_seconds=transition_seconds, run_visibility_delay=run_visibility_delay)
+        identities: dict[str, Owner] = {token: DEFAULT_OWNER}
+        for extra_token, spec in (tokens or {}).items():
+            if extra_token == token:
+                raise ValueError(f"tokens: {extra_token!r} is the main token")
+            try:
+                identities[extra_token] = state.owners.resolve(parse_owner_spec(spec, "tokens"), permanent=True)
+            except EmulatorError as error:
+                raise ValueError(error.message) from None
         self.config = EmulatorConfig(
-            tokens=frozenset({token}),
+            tokens=identities,
             expired_tokens=frozenset(expired_tokens),
-            state=SaturnState(transition_seconds=transition_seconds, run_visibility_delay=run_visibility_delay),
+            state=state,
             faults=FaultPlan(faults),
             path_prefix="/" + path_prefix.strip("/") if path_prefix.strip("/") else "",
         )
@@ -109,6 +126,37 @@ class SaturnEmulator:
 
     def set_faults(self, **settings: Any) -> None:
         self.config.faults.configure(FaultSettings(**settings))
+
+    def seed(self, **group: Any) -> dict[str, Any]:
+        """Make many resources at once: the fields of one seed group, or ``groups=[{...}, ...]``.
+
+        The same as ``POST /_emulator/seed`` (see ``seeding.py``); returns its answer.
+        """
+        with self.state.lock:
+            return seed(self.state, parse_seed(group))
+
+    def set_metrics(
+        self,
+        kind: str,
+        resource_id: str,
+        *,
+        series: Mapping[str, Any] | None = None,
+        missing: bool | list[str] | None = None,
+        missing_pods: list[str] | None = None,
+    ) -> None:
+        """Script a resource's metrics; no arguments but ``kind`` and ``id``: back to the defaults.
+
+        The same as ``POST /_emulator/metrics`` (see ``metrics_script.py``).
+        """
+        body = {"series": series, "missing": missing, "missing_pods": missing_pods}
+        script = parse_metrics_script({key: value for key, value in body.items() if value is not None})
+        with self.state.lock:
+            self.state.set_metrics(kind, resource_id, script)
+
+    def backdate(self, kind: str, resource_id: str, seconds: float) -> None:
+        """Make an active resource's current start ``seconds`` ago (``POST /_emulator/backdate``)."""
+        with self.state.lock:
+            self.state.backdate(kind, resource_id, seconds)
 
     def configure(self, **settings: float) -> dict[str, float]:
         """Change ``transition_seconds`` and/or ``run_visibility_delay``; returns every setting.

@@ -3,7 +3,9 @@
 Statuses are worked out when read, from the time of the last start or stop: ``pending`` turns ``running``
 and ``stopping`` turns ``stopped`` once ``transition_seconds`` have passed. Nothing runs in the background.
 Workspaces and Dask clusters live here; jobs and deployments in their own stores (``jobs.py``,
-``deployments.py``), which this state holds and times.
+``deployments.py``), which this state holds and times. It also holds what spans every kind: the owners
+(``owners.py``), the index of active resources (``active_index.py``) and the scripted metrics
+(``metrics_script.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.deployments import DeploymentStore
 from airflow_provider_saturn.emulator.jobs import JobStore
 from airflow_provider_saturn.emulator.lifecycle import (
@@ -26,11 +29,17 @@ from airflow_provider_saturn.emulator.lifecycle import (
     Lifecycle,
 )
 from airflow_provider_saturn.emulator.lifecycle import timestamp as _timestamp
+from airflow_provider_saturn.emulator.metrics_script import MetricsScript
+from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, OwnerRegistry, default_owner
 
 __all__ = ["ACTIVE", "DaskClusterRecord", "EmulatorError", "Lifecycle", "SaturnState", "WorkspaceRecord"]
 
 SETTINGS = ("transition_seconds", "run_visibility_delay")
 """What ``SaturnState.configure`` changes."""
+KINDS = ("workspace", "dask_cluster", "deployment", "job")
+"""How test controls name the kinds of resources."""
+MAX_BACKDATE = 30 * 86400.0
+"""How far back (seconds) a start can be moved."""
 
 
 @dataclass
@@ -43,6 +52,9 @@ class DaskClusterRecord:
     nthreads: int
     created_at: str
     life: Lifecycle = field(default_factory=Lifecycle)
+    tags: dict[str, str] = field(default_factory=dict)
+    owner: Owner = field(default_factory=default_owner)
+    seq: int = field(default_factory=next_seq)
 
 
 @dataclass
@@ -56,6 +68,8 @@ class WorkspaceRecord:
     require_restart: bool = False
     debug_mode: bool = False
     dask_cluster_id: str | None = None
+    owner: Owner = field(default_factory=default_owner)
+    seq: int = field(default_factory=next_seq)
 
 
 class SaturnState:
@@ -81,8 +95,12 @@ class SaturnState:
         self.workspaces: dict[str, WorkspaceRecord] = {}
         self.dask_clusters: dict[str, DaskClusterRecord] = {}
         self.names: dict[str, str] = {}  # workspace name -> id: names are unique
-        self.jobs = JobStore(self)
-        self.deployments = DeploymentStore(self)
+        self.active = ActiveIndex()
+        self.owners = OwnerRegistry()
+        self.metrics: dict[tuple[str, str], MetricsScript] = {}  # (kind, id) -> scripted metrics
+        self.seed_counters: dict[tuple[str, str], int] = {}  # (name space, prefix) -> next seeded index
+        self.jobs = JobStore(self, self.active)
+        self.deployments = DeploymentStore(self, self.active)
 
     # ---------------------------------------------------------------- time and settings
 
@@ -134,11 +152,13 @@ class SaturnState:
 
     # ---------------------------------------------------------------- workspaces
 
-    def create_workspace(self, name: str, settings: dict[str, Any]) -> WorkspaceRecord:
+    def create_workspace(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> WorkspaceRecord:
         if name in self.names:
             raise EmulatorError(409, f"A workspace named {name!r} already exists")
         now = _timestamp()
-        record = WorkspaceRecord(id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now)
+        record = WorkspaceRecord(
+            id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
+        )
         self.workspaces[record.id] = record
         self.names[name] = record.id
         return record
@@ -153,7 +173,7 @@ class SaturnState:
             self.names[record.name] = record.id
         changes.pop("name", None)
         restart_needed = any(
-            key != "description" and record.settings.get(key) != value for key, value in changes.items()
+            key not in ("description", "tags") and record.settings.get(key) != value for key, value in changes.items()
         )
         record.settings.update(changes)
         record.updated_at = _timestamp()
@@ -178,6 +198,7 @@ class SaturnState:
             record.life.move("pending", self.clock())
             record.require_restart = False
             record.debug_mode = debug_mode
+            self.active.add("workspace", record.seq, record.id)
         return record
 
     def stop_workspace(self, workspace_id: str) -> WorkspaceRecord:
@@ -195,7 +216,9 @@ class SaturnState:
         workspace = self.workspace(workspace_id)
         if workspace.dask_cluster_id:
             raise EmulatorError(409, f"Workspace {workspace_id} already has a Dask cluster")
-        record = DaskClusterRecord(id=uuid.uuid4().hex, workspace_id=workspace_id, created_at=_timestamp(), **settings)
+        record = DaskClusterRecord(
+            id=uuid.uuid4().hex, workspace_id=workspace_id, created_at=_timestamp(), owner=workspace.owner, **settings
+        )
         self.dask_clusters[record.id] = record
         workspace.dask_cluster_id = record.id
         return record
@@ -204,6 +227,7 @@ class SaturnState:
         record = self.dask_cluster(cluster_id)
         if record.life.status not in ACTIVE:
             record.life.move("pending", self.clock())
+            self.active.add("dask", record.seq, record.id)
         return record
 
     def stop_dask_cluster(self, cluster_id: str) -> DaskClusterRecord:
@@ -223,11 +247,62 @@ class SaturnState:
         record.life.move("error", self.clock())
         record.life.message = message
 
+    def resource(self, kind: str, resource_id: str) -> object:
+        """The resource of a control ``kind`` (see ``KINDS``), its status settled; a 404 if there is none."""
+        if kind == "workspace":
+            return self.workspace(resource_id)
+        if kind == "dask_cluster":
+            return self.dask_cluster(resource_id)
+        if kind == "deployment":
+            return self.deployments.get(resource_id)
+        if kind == "job":
+            return self.jobs.get(resource_id)
+        raise EmulatorError(422, f"kind: one of {list(KINDS)}")
+
+    def set_metrics(self, kind: str, resource_id: str, script: MetricsScript) -> MetricsScript:
+        """Script the resource's metrics (a 404 if there is no such resource); an empty script means defaults."""
+        self.resource(kind, resource_id)
+        if script == MetricsScript():
+            self.metrics.pop((kind, resource_id), None)
+        else:
+            self.metrics[(kind, resource_id)] = script
+        return script
+
+    def backdate(self, kind: str, resource_id: str, seconds: float) -> None:
+        """Make an active resource's current start ``seconds`` ago (a job: each of its active runs').
+
+        Its ``started_at`` (workspace) or ``last_deploy`` (deployment, job) moves too, and so does its
+        status: a start backdated past ``transition_seconds`` is running, a job run past its script has ended.
+        A 409 if the resource is not active.
+        """
+        if kind not in KINDS:
+            raise EmulatorError(422, f"kind: one of {list(KINDS)}")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds <= MAX_BACKDATE:
+            raise EmulatorError(422, f"seconds: a number of seconds from 0 to {MAX_BACKDATE:g} (30 days)")
+        moment = self.clock() - seconds
+        if kind == "deployment":
+            self.deployments.backdate(resource_id, moment)
+            return
+        if kind == "job":
+            self.jobs.backdate(resource_id, moment)
+            return
+        record = self.workspace(resource_id) if kind == "workspace" else self.dask_cluster(resource_id)
+        if record.life.status not in ACTIVE:
+            raise EmulatorError(409, f"{kind} {resource_id} is {record.life.status}, not pending or running")
+        record.life.since = moment
+        record.life.started_at = self.stamp(moment)
+        self._settled(record.life)
+
     def reset(self) -> None:
-        """Forget every resource; ``run_visibility_delay`` returns to the value the state was made with."""
+        """Forget every resource, owner (but the tokens') and metrics script; ``run_visibility_delay`` returns
+        to the value the state was made with."""
         self.workspaces.clear()
         self.names.clear()
         self.dask_clusters.clear()
         self.jobs.clear()
         self.deployments.clear()
+        self.active.clear()
+        self.owners.reset()
+        self.metrics.clear()
+        self.seed_counters.clear()
         self.run_visibility_delay = self._initial_run_visibility_delay

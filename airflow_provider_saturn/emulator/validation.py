@@ -18,6 +18,7 @@ WORKSPACE_TYPES: dict[str, type | tuple[type, ...]] = {
     "disk_space": str,
     "auto_shutoff": str,
     "start_ssh": bool,
+    "tags": dict,
 }
 CHOICES = {
     "instance_size": lambda: list(catalog.SIZES),
@@ -27,7 +28,6 @@ CHOICES = {
 IGNORED = frozenset(
     {
         "owner",
-        "tags",
         "image_tag_id",
         "image_enforce_trusted",
         "extra_packages",
@@ -61,10 +61,11 @@ def _workspace_settings(body: dict[str, Any]) -> dict[str, Any]:
             raise _invalid(key, f"must be of type {getattr(expected, '__name__', expected)}")
         if key in CHOICES and value not in CHOICES[key]():
             raise _invalid(key, f"must be one of {CHOICES[key]()}")
-        if key == "environment_variables" and isinstance(value, dict):
+        if isinstance(value, dict):  # environment_variables, tags
             if not all(isinstance(v, str) for v in value.values()):
                 raise _invalid(key, "values must be strings")
-            value = {str(name).upper(): v for name, v in value.items()}
+            upper = key == "environment_variables"
+            value = {str(name).upper() if upper else str(name): v for name, v in value.items()}
         if key == "description" and len(value) > 2048:
             raise _invalid(key, "at most 2048 characters")
         settings[key] = value
@@ -106,4 +107,14 @@ def parse_dask_cluster_create(body: dict[str, Any]) -> tuple[str, dict[str, Any]
         if isinstance(count, bool) or not isinstance(count, int) or count < minimum:
             raise _invalid(key, f"must be an integer of at least {minimum}")
         settings[key] = count
+    settings["tags"] = parse_tags(body.get("tags"))
     return resource["workspace_id"], settings
+
+
+def parse_tags(value: Any, field: str = "tags") -> dict[str, str]:
+    """A ``tags`` object (string to string); ``None`` means none."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(item, str) for item in value.values()):
+        raise _invalid(field, "must be an object of strings")
+    return dict(value)

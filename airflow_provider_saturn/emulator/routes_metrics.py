@@ -1,0 +1,45 @@
+"""The metrics endpoints: ``GET /api/{workspaces|dask_clusters|deployments|jobs}/{id}/metrics``.
+
+Query: ``type`` (one of ``METRIC_TYPES``, or several comma-separated; every type when unset), ``start``,
+``end`` (ISO 8601), ``resolution`` and, for a Dask cluster, ``component`` (``scheduler``, ``worker``;
+``kubecluster`` has no pods here). ``cluster`` is accepted and ignored. See ``metrics.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from airflow_provider_saturn.emulator.handlers import Api, Handler
+from airflow_provider_saturn.emulator.metric_pods import pods_of
+from airflow_provider_saturn.emulator.metrics import collect, parse_component, parse_types, parse_window
+from airflow_provider_saturn.emulator.render_metrics import metrics_json
+from airflow_provider_saturn.emulator.state import SaturnState
+
+PATHS = {"workspaces": "workspace", "dask_clusters": "dask_cluster", "deployments": "deployment", "jobs": "job"}
+"""The API path of each kind that reports metrics, and the kind as controls name it."""
+
+
+def metrics_routes(state: SaturnState, api: Api) -> list[Route]:
+    def metrics_of(kind: str) -> Handler:
+        def handler(request: Request, body: dict[str, Any]) -> Any:
+            query = request.query_params
+            now = state.epoch + state.now()
+            window = parse_window(query, now)
+            types = parse_types(query.get("type"))
+            component = parse_component(query.get("component")) if kind == "dask_cluster" else None
+            resource_id = request.path_params["id"]
+            pods = pods_of(kind, resource_id, state)
+            if component is not None:
+                pods = [pod for pod in pods if pod.component == component]
+            script = state.metrics.get((kind, resource_id))
+            collected = collect(pods, types, window, epoch=state.epoch, now=now, script=script)
+            return metrics_json(collected, window)
+
+        return handler
+
+    return [
+        Route(f"/api/{path}/{{id}}/metrics", api(metrics_of(kind)), methods=["GET"]) for path, kind in PATHS.items()
+    ]
