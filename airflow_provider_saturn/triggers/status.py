@@ -1,9 +1,11 @@
 """``SaturnStatusTrigger``: one async wait for a Saturn resource (Jupyter server, Dask cluster, deployment,
 job run) to reach a status.
 
-Serves the deferrable operators and sensors alike. Real async HTTP on a client pooled per event loop;
-one request per poll (a followed job run's log adds its pages); an absolute deadline, so that a triggerer
-restart does not reset it.
+Serves the deferrable operators and sensors alike. Real async HTTP on a client pooled per event loop; the
+waits of one triggerer that share a connection and a poll interval share one poller
+(:mod:`~airflow_provider_saturn.client.poller`), which reads each resource once per interval however many
+waits follow it (a followed job run's log adds its pages); an absolute deadline, so that a triggerer restart
+does not reset it.
 """
 
 from __future__ import annotations
@@ -178,37 +180,51 @@ class SaturnStatusTrigger(BaseTrigger):
         except Exception as error:  # no connection, bad extras, anything: one error event, never a crashed trigger
             yield self._event("error", None, connection_problem(self.saturn_conn_id, error))
             return
-        while True:
-            try:
-                resource = await client.get_resource(self.resource_kind, self.resource_id)
-            except SaturnTransientError as error:  # retries spent: keep polling until the deadline
-                last_problem = f"; last error: {error}"
-                self.log.warning("Could not read %s (%s); polling on", label, error)
-            except SaturnError as error:  # 401, 404...: waiting longer cannot help
-                yield self._event("error", last_status, str(error), run_log)
-                return
-            else:
-                if run_log is not None:
-                    await self._read_log(client, run_log)
-                decision = decide(resource.get("status"), self.target_status, strict=self.strict)
-                last_status = decision.status
-                if decision.outcome == "success":
-                    yield self._event("success", last_status, f"Saturn {label} is {self.target_status}")
+        from airflow_provider_saturn.client.poller import shared_poller
+
+        async with shared_poller(client, self.poll_interval).following() as poller:
+            while True:
+                try:
+                    resource = await self._poll(poller, client)
+                except SaturnTransientError as error:  # retries spent: keep polling until the deadline
+                    last_problem = f"; last error: {error}"
+                    self.log.warning("Could not read %s (%s); polling on", label, error)
+                except SaturnError as error:  # 401, 404...: waiting longer cannot help
+                    yield self._event("error", last_status, str(error), run_log)
                     return
-                if decision.outcome == "failure":
-                    message = f"Saturn {label}: {decision.reason}: {error_message_of(resource)}"
-                    yield self._event("error", last_status, message, run_log)
+                else:
+                    if run_log is not None:
+                        await self._read_log(client, run_log)
+                    decision = decide(resource.get("status"), self.target_status, strict=self.strict)
+                    last_status = decision.status
+                    if decision.outcome == "success":
+                        yield self._event("success", last_status, f"Saturn {label} is {self.target_status}")
+                        return
+                    if decision.outcome == "failure":
+                        message = f"Saturn {label}: {decision.reason}: {error_message_of(resource)}"
+                        yield self._event("error", last_status, message, run_log)
+                        return
+                if time.time() >= self.deadline:
+                    deadline = datetime.fromtimestamp(self.deadline, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+                    message = (
+                        f"Timed out waiting for Saturn {label} to be {self.target_status!r} (deadline {deadline}, "
+                        f"waited {time.time() - started:.0f}s in this triggerer); last status {last_status!r}"
+                        f"{last_problem}"
+                    )
+                    yield self._event("timeout", last_status, message, run_log)
                     return
-            remaining = self.deadline - time.time()
-            if remaining <= 0:
-                deadline = datetime.fromtimestamp(self.deadline, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-                message = (
-                    f"Timed out waiting for Saturn {label} to be {self.target_status!r} (deadline {deadline}, "
-                    f"waited {time.time() - started:.0f}s in this triggerer); last status {last_status!r}{last_problem}"
-                )
-                yield self._event("timeout", last_status, message, run_log)
-                return
-            await asyncio.sleep(min(self.poll_interval, remaining))
+
+    async def _poll(self, poller: Any, client: Any) -> dict[str, Any]:
+        """The resource at the shared poller's next tick, or, when the deadline comes first, read on its own
+        at the deadline (as the wait's last read)."""
+        remaining = self.deadline - time.time()
+        until_tick = poller.seconds_to_next_tick()
+        if remaining <= 0:
+            return await client.get_resource(self.resource_kind, self.resource_id)
+        if until_tick is not None and until_tick > remaining:
+            await asyncio.sleep(remaining)
+            return await client.get_resource(self.resource_kind, self.resource_id)
+        return await poller.next_answer(self.resource_kind, self.resource_id)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the deferred task; stop what its operator started."""

@@ -133,7 +133,8 @@ async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> 
     credentials = resolve_credentials(saturn_connection.url, TOKEN)
     assert shared_async_client(credentials) is shared_async_client(credentials)
     connections = len(saturn_connection.config.stats.connections)
-    polls = requests_to(saturn_connection, "GET /api/workspaces/{id}")
+    polls = requests_to(saturn_connection, "GET /api/active/resources")
+    assert requests_to(saturn_connection, "GET /api/workspaces/{id}") == 0, "one list answers every wait"
     assert connections <= MAX_CONNECTIONS, connections
     assert connections * 2 < polls, "connections are reused across polls, not opened per poll"
 
