@@ -1,14 +1,15 @@
-"""Every night, stop Saturn workspaces and Dask clusters that were left running.
+"""Every night, stop the Saturn workspaces and Dask clusters that are really idle.
 
-Shows: ``SaturnStopIdleResourcesOperator`` on a schedule, with a name pattern, a minimum age (required: no
-run stops a server started minutes ago), an exclude list for what must stay up, and a dry run first so the
-log shows what will be stopped. A server whose start time Saturn does not give is never stopped; the report
-lists it as ``skipped``.
+Shows: ``SaturnStopIdleResourcesOperator`` on a schedule: idle means up for at least two hours with CPU
+below a tenth of a core all that time (from Saturn's metrics; missing metrics mean not idle), what must
+stay up kept out by name and by tag, and a dry run first, so that the log shows the table of what will be
+stopped and why before anything is.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 
@@ -17,6 +18,13 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow import DAG
 
+IDLE: dict[str, Any] = {
+    "idle_for": timedelta(hours=2),
+    "cpu_below": 0.1,  # cores, summed over the resource's pods
+    "kinds": ["workspace", "dask_cluster"],
+    "exclude": ["production-dashboard", "tag:keep=always"],
+}
+
 with DAG(
     dag_id="saturn_nightly_shutdown",
     schedule="0 22 * * *",
@@ -24,17 +32,6 @@ with DAG(
     catchup=False,
     tags=["saturn", "example"],
 ) as dag:
-    report = SaturnStopIdleResourcesOperator(
-        task_id="report_idle_resources",
-        name_pattern="*",
-        older_than=timedelta(hours=2),
-        exclude=["production-dashboard"],
-        dry_run=True,
-    )
-    stop = SaturnStopIdleResourcesOperator(
-        task_id="stop_idle_resources",
-        name_pattern="*",
-        older_than=timedelta(hours=2),
-        exclude=["production-dashboard"],
-    )
+    report = SaturnStopIdleResourcesOperator(task_id="report_idle_resources", dry_run=True, **IDLE)
+    stop = SaturnStopIdleResourcesOperator(task_id="stop_idle_resources", **IDLE)
     report >> stop

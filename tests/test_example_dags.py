@@ -6,7 +6,6 @@ import importlib.util
 import json
 import os
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -152,21 +151,24 @@ def test_clean_up_after_a_failed_create_skips_the_stops(airflow_db, saturn_conne
 
 
 def test_nightly_shutdown(airflow_db, saturn_connection, client: SaturnClient) -> None:
-    idle = client.create_project("forgotten")
-    client.start_jupyter_server(idle["id"])
-    kept = client.create_project("production-dashboard")
-    client.start_jupyter_server(kept["id"])
-    time.sleep(saturn_connection.state.transition_seconds + 0.05)
-    old = "2026-01-01T00:00:00+00:00"
-    for project_id in (idle["id"], kept["id"]):
-        assert client.get_jupyter_server(project_id)["status"] == "running"
-        saturn_connection.state.workspaces[project_id].life.started_at = old
+    emulator = saturn_connection
+    idle, busy = emulator.seed(kind="workspace", prefix="forgotten", count=2, started_ago_seconds=3 * 3600)["ids"]
+    (kept,) = emulator.seed(kind="workspace", prefix="kept", started_ago_seconds=3 * 3600, tags={"keep": "always"})[
+        "ids"
+    ]
+    for workspace, millicores in ((idle, 20), (busy, 1500), (kept, 20)):
+        emulator.set_metrics("workspace", workspace, series={"cpu": millicores})
     dag_run = load_dag("saturn_nightly_shutdown").test()
     assert set(states(dag_run).values()) == {"success"}
     report = xcom(dag_run, "report_idle_resources", "return_value")
-    assert [(item["project_name"], item["action"]) for item in report] == [("forgotten", "would stop")]
-    assert client.get_jupyter_server(idle["id"])["status"] in ("stopping", "stopped")
-    assert client.get_jupyter_server(kept["id"])["status"] in ("pending", "running")
+    assert sorted((item["name"], item["action"]) for item in report) == [
+        ("forgotten-000000", "would stop"),
+        ("forgotten-000001", "kept"),
+        ("kept-000000", "excluded"),
+    ]
+    assert client.get_jupyter_server(idle)["status"] in ("stopping", "stopped")
+    for running in (busy, kept):
+        assert client.get_jupyter_server(running)["status"] in ("pending", "running")
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["reschedule", "deferrable"])

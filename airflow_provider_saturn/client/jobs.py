@@ -127,6 +127,11 @@ class JobOperations(SyncTransport):
         """One run of a job: ``job_id``, ``run_name``, ``status`` (``completed`` when it succeeded), ``message``."""
         return self.get_resource("job_run", job_run_key(job_id, run_name))
 
+    def stop_job(self, job_id: str) -> dict[str, Any]:
+        """Stop every run of a job; returns the job."""
+        path = Paths.job(job_id, "stop")
+        return self._request("POST", path, resource="job", resource_id=job_id, shape=wire.job_from_response)
+
     def stop_job_run(self, job_id: str, run_name: str) -> dict[str, Any]:
         """Stop one run of a job (the job's other runs go on); returns the run as it is then."""
         return self.stop_resource("job_run", job_run_key(job_id, run_name))

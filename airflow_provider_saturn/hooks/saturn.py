@@ -184,6 +184,7 @@ class SaturnHook(BaseHook):
     start_job = _client_operation("start_job")
     list_job_runs = _client_operation("list_job_runs")
     get_job_run = _client_operation("get_job_run")
+    stop_job = _client_operation("stop_job")
     stop_job_run = _client_operation("stop_job_run")
     job_logs = _client_operation("job_logs")
     list_deployments = _client_operation("list_deployments")

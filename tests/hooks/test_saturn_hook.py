@@ -35,6 +35,7 @@ SEED_OPERATIONS = [
     "start_job",
     "list_job_runs",
     "get_job_run",
+    "stop_job",
     "stop_job_run",
     "job_logs",
     "list_deployments",

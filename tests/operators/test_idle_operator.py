@@ -1,121 +1,170 @@
-"""Scheduled shutdown of idle resources: filters, age (required; never guessed), exclusions, dry run."""
+"""Scheduled shutdown of resources that are really idle: up long enough, and CPU (and GPU) that stayed low,
+from one scan of Saturn's active resources and their metrics. Over real HTTP against the emulator."""
 
 from __future__ import annotations
 
-import time
+import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from airflow_provider_saturn.client import SaturnClient
+from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 from tests.conftest import requests_to
 from tests.harness import run_operator
 
-
-def _running_project(client: SaturnClient, emulator, name: str, *, hours_ago: float = 0, dask: bool = False) -> dict:
-    project = client.create_project(name)
-    if dask:
-        client.create_dask_cluster(project["id"])
-    client.start_jupyter_server(project["id"])
-    time.sleep(emulator.state.transition_seconds + 0.05)
-    client.get_project(project["id"])  # settles to running
-    if hours_ago:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - hours_ago * 3600))
-        emulator.state.workspaces[project["id"]].life.started_at = stamp
-    return client.get_project(project["id"])
+HOURS = 3600
 
 
-def test_stops_old_servers_and_orphaned_clusters_and_reports_them(saturn_connection, client) -> None:
+def seed(emulator: SaturnEmulator, kind: str, prefix: str, *, hours_ago: float = 3, **more: Any) -> list[str]:
+    answer = emulator.seed(kind=kind, prefix=prefix, started_ago_seconds=hours_ago * HOURS, **more)
+    return list(answer["ids"])
+
+
+def idle_operator(**kwargs: Any) -> SaturnStopIdleResourcesOperator:
+    return SaturnStopIdleResourcesOperator(task_id="idle", **{"idle_for": timedelta(hours=2), **kwargs})
+
+
+def by_name(report: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in report}
+
+
+def test_idle_means_up_long_enough_with_low_cpu(saturn_connection, client: SaturnClient) -> None:
     emulator = saturn_connection
-    old = _running_project(client, emulator, "etl-old", hours_ago=5)
-    fresh = _running_project(client, emulator, "etl-fresh")
-    kept = _running_project(client, emulator, "etl-keep", hours_ago=5)
-    other = _running_project(client, emulator, "web-old", hours_ago=5)
-    orphan = client.create_project("etl-orphan")
-    cluster = client.create_dask_cluster(orphan["id"])
-    client.start_dask_cluster(cluster["id"])
+    idle, busy, spiky, blind, one_pod_blind = seed(emulator, "workspace", "ws", count=5)
+    (fresh,) = seed(emulator, "workspace", "new", hours_ago=0.2)
+    emulator.set_metrics("workspace", idle, series={"cpu": 20})
+    emulator.set_metrics("workspace", busy, series={"cpu": 800})
+    emulator.set_metrics("workspace", spiky, series={"cpu": [10] * 9 + [900]})
+    emulator.set_metrics("workspace", blind, missing=True)
+    emulator.set_metrics("workspace", fresh, series={"cpu": 5})
+    (cluster,) = seed(emulator, "dask_cluster", "dask", n_workers=2)
+    emulator.set_metrics("dask_cluster", cluster, series={"cpu": 10}, missing_pods=["worker-1"])
+    emulator.set_metrics("workspace", one_pod_blind, series={"cpu": 10})
 
-    report = run_operator(
-        SaturnStopIdleResourcesOperator(
-            task_id="idle", name_pattern="etl-*", older_than=timedelta(hours=2), exclude=["etl-keep"]
-        )
-    )
-    stopped = {(item["kind"], item["id"]) for item in report}
-    assert stopped == {("jupyter_server", old["id"]), ("dask_cluster", cluster["id"])}
-    assert all(item["action"] == "stopped" for item in report)
-    assert client.get_jupyter_server(old["id"])["status"] in ("stopping", "stopped")
-    assert client.get_dask_cluster(cluster["id"])["status"] in ("stopping", "stopped")
-    for untouched in (fresh, kept, other):
-        assert client.get_jupyter_server(untouched["id"])["status"] == "running"
-
-
-def test_dry_run_reports_and_stops_nothing(saturn_connection, client) -> None:
-    old = _running_project(client, saturn_connection, "old", hours_ago=3)
-    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, dry_run=True))
-    assert report == [
-        {
-            "project_id": old["id"],
-            "project_name": "old",
-            "action": "would stop",
-            "kind": "jupyter_server",
-            "id": old["id"],
-            "reason": f"started at {old['started_at']}",
-        }
-    ]
-    assert client.get_jupyter_server(old["id"])["status"] == "running"
+    report = by_name(run_operator(idle_operator(cpu_below=0.1)))
+    assert report["ws-000000"]["action"] == "stopped"
+    assert report["ws-000000"]["cpu_max"] == pytest.approx(0.02)
+    assert report["ws-000001"]["action"] == "kept" and "CPU reached 0.80" in report["ws-000001"]["reason"]
+    assert report["ws-000002"]["action"] == "kept" and "CPU reached 0.90" in report["ws-000002"]["reason"]
+    assert report["ws-000003"]["action"] == "kept" and "no metrics" in report["ws-000003"]["reason"]
+    assert report["new-000000"]["action"] == "kept" and "only" in report["new-000000"]["reason"]
+    (dask_row,) = [row for row in report.values() if row["kind"] == "dask_cluster"]
+    assert dask_row["action"] == "kept" and "no metrics for pod" in dask_row["reason"]
+    assert client.get_jupyter_server(idle)["status"] in ("stopping", "stopped")
+    for kept in (busy, spiky, blind, fresh):
+        assert client.get_jupyter_server(kept)["status"] == "running"
+    assert requests_to(emulator, "GET /api/active/resources") == 1, "one scan (under a thousand resources)"
+    assert requests_to(emulator, "GET /api/workspaces/{id}/metrics") == 6
 
 
-def test_nothing_to_stop(saturn_connection, client) -> None:
-    client.create_project("stopped-one")
-    assert run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=60)) == []
-
-
-def test_older_than_is_required_and_positive() -> None:
-    """No default age: a run with defaults would otherwise stop what a colleague started a second ago."""
-    with pytest.raises(Exception, match="missing keyword argument 'older_than'"):  # TypeError; on 2.11 Airflow's
-        SaturnStopIdleResourcesOperator(task_id="idle")  # type: ignore[call-arg]
-    for bad in (0, -5, timedelta(0)):
-        with pytest.raises(ValueError, match="older_than must be positive"):
-            SaturnStopIdleResourcesOperator(task_id="idle", older_than=bad)
-
-
-def test_an_exclude_string_is_one_name_not_its_characters(saturn_connection, client) -> None:
-    kept = _running_project(client, saturn_connection, "production-dashboard", hours_ago=5)
-    other = _running_project(client, saturn_connection, "p", hours_ago=5)  # one of its characters, as a name
-    report = run_operator(
-        SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, exclude="production-dashboard")
-    )
-    assert [item["project_name"] for item in report] == ["p"]
-    assert client.get_jupyter_server(kept["id"])["status"] == "running"
-    assert client.get_jupyter_server(other["id"])["status"] in ("stopping", "stopped")
-
-
-def test_an_exclude_template_rendering_to_a_string_is_one_name(saturn_connection, client) -> None:
-    kept = _running_project(client, saturn_connection, "production-dashboard", hours_ago=5)
-    operator = SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600, exclude="{{ params.keep }}")
-    operator.render_template_fields({"params": {"keep": "production-dashboard"}})
-    assert run_operator(operator) == []
-    assert client.get_jupyter_server(kept["id"])["status"] == "running"
-
-
-def test_a_server_without_a_start_time_is_skipped_never_aged_by_its_last_change(saturn_connection, client) -> None:
-    """Saturn gives no ``started_at``: its ``updated_at`` (however old) is not taken for a start time."""
+def test_a_dask_cluster_counts_its_scheduler_and_workers(saturn_connection, client) -> None:
     emulator = saturn_connection
-    unknown = _running_project(client, emulator, "no-start-time")
-    emulator.state.workspaces[unknown["id"]].life.started_at = None
-    emulator.state.workspaces[unknown["id"]].updated_at = "2026-01-01T00:00:00+00:00"
-    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=3600))
-    assert [(item["id"], item["action"]) for item in report] == [(unknown["id"], "skipped")]
-    assert "no start time" in report[0]["reason"]
-    assert client.get_jupyter_server(unknown["id"])["status"] == "running"
-    assert requests_to(emulator, "POST /api/workspaces/{id}/stop") == 0
+    quiet, summed = seed(emulator, "dask_cluster", "dask", count=2, n_workers=3)
+    emulator.set_metrics("dask_cluster", quiet, series={"cpu": 20})  # 4 pods x 0.02 = 0.08 cores
+    emulator.set_metrics("dask_cluster", summed, series={"cpu": 30})  # 4 pods x 0.03 = 0.12 cores
+    report = {row["id"]: row for row in run_operator(idle_operator(cpu_below=0.1, dry_run=True))}
+    assert report[quiet]["action"] == "would stop"
+    assert report[quiet]["cpu_max"] == pytest.approx(0.08)
+    assert report[summed]["action"] == "kept", "each pod is quiet, together they are not"
+    assert client.get_dask_cluster(quiet)["status"] == "running", "a dry run stops nothing"
 
 
-def test_a_server_that_is_just_starting_is_left_alone(saturn_connection, client) -> None:
-    saturn_connection.state.transition_seconds = 30
-    starting = client.create_project("starting")
-    client.start_jupyter_server(starting["id"])
-    report = run_operator(SaturnStopIdleResourcesOperator(task_id="idle", older_than=timedelta(hours=1)))
-    assert report == []
-    assert client.get_jupyter_server(starting["id"])["status"] == "pending"
+def test_every_kind_when_asked_for(saturn_connection, client) -> None:
+    emulator = saturn_connection
+    ids = {kind: seed(emulator, kind, kind.replace("_", "-"))[0] for kind in ("deployment", "job", "workspace")}
+    for kind, resource_id in ids.items():
+        emulator.set_metrics(kind, resource_id, series={"cpu": 5})
+    default = {row["kind"] for row in run_operator(idle_operator(dry_run=True))}
+    assert default == {"workspace"}, "deployments and jobs only when asked for"
+    report = run_operator(idle_operator(kinds=["deployment", "job"]))
+    assert {row["kind"]: row["action"] for row in report} == {"deployment": "stopped", "job": "stopped"}
+    assert client.get_deployment(ids["deployment"])["status"] in ("stopping", "stopped")
+
+
+def test_gpu_below(saturn_connection) -> None:
+    emulator = saturn_connection
+    cool, warm, no_gpu = seed(emulator, "workspace", "gpu", count=3, instance_size="g4dnxlarge")
+    emulator.set_metrics("workspace", cool, series={"cpu": 5, "gpu": 1})
+    emulator.set_metrics("workspace", warm, series={"cpu": 5, "gpu": 600})
+    emulator.set_metrics("workspace", no_gpu, series={"cpu": 5}, missing=["gpu"])
+    report = {row["id"]: row for row in run_operator(idle_operator(gpu_below=0.1, dry_run=True))}
+    assert report[cool]["action"] == "would stop"
+    assert report[warm]["action"] == "kept" and "GPU reached" in report[warm]["reason"]
+    assert report[no_gpu]["action"] == "kept" and "GPU: no metrics" in report[no_gpu]["reason"]
+
+
+def test_exclude_by_name_id_and_tag_and_the_name_pattern(saturn_connection) -> None:
+    emulator = saturn_connection
+    (prod,) = seed(emulator, "workspace", "etl-prod", tags={"team": "prod"})
+    named, by_id, plain = seed(emulator, "workspace", "etl", count=3)
+    (other,) = seed(emulator, "workspace", "web")
+    exclude = ["tag:team=prod", "etl-000000", by_id]
+    report = by_name(run_operator(idle_operator(name_pattern="etl*", exclude=exclude, dry_run=True)))
+    assert report["etl-prod-000000"]["action"] == "excluded"
+    assert report["etl-prod-000000"]["reason"] == "excluded by 'tag:team=prod'"
+    assert report["etl-000000"]["action"] == report["etl-000001"]["action"] == "excluded"
+    assert report["etl-000002"]["action"] == "would stop"
+    assert "web-000000" not in report
+    assert {prod, named, plain, other}  # all made
+
+
+def test_an_exclude_string_is_one_name_not_its_characters(saturn_connection) -> None:
+    seed(saturn_connection, "workspace", "production-dashboard")
+    operator = idle_operator(exclude="production-dashboard-000000", dry_run=True)
+    assert [row["action"] for row in run_operator(operator)] == ["excluded"]
+
+
+def test_list_by_owner_org_and_account(saturn_connection) -> None:
+    emulator = saturn_connection
+    seed(emulator, "workspace", "mine")
+    seed(emulator, "workspace", "colleague", owner="emulator/alice")
+    seed(emulator, "workspace", "elsewhere", owner="acme/bob")
+    names = {
+        level: sorted(row["name"] for row in run_operator(idle_operator(list_by=level, dry_run=True)))
+        for level in ("owner", "org", "account")
+    }
+    assert names["owner"] == ["mine-000000"]
+    assert names["org"] == ["colleague-000000", "mine-000000"]
+    assert names["account"] == ["colleague-000000", "elsewhere-000000", "mine-000000"]
+
+
+def test_a_token_that_may_not_list_an_org_fails_clearly(monkeypatch) -> None:
+    from airflow_provider_saturn.client import SaturnAuthError
+
+    with SaturnEmulator(token="admin", tokens={"member": "emulator/carol"}, transition_seconds=0.1) as saturn:
+        connection = {"conn_type": "saturn", "host": saturn.url, "password": "member"}
+        monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
+        with pytest.raises(SaturnAuthError, match="not allowed"):
+            run_operator(idle_operator(list_by="org"))
+
+
+def test_uptime_only_stays_possible_and_never_guesses(saturn_connection, client) -> None:
+    emulator = saturn_connection
+    old, young = seed(emulator, "workspace", "up", count=2)
+    emulator.state.workspaces[young].life.started_at = None
+    emulator.set_metrics("workspace", old, series={"cpu": 3000})
+    report = {row["id"]: row for row in run_operator(idle_operator(idle_by="uptime"))}
+    assert report[old]["action"] == "stopped", "busy, but up long enough is all uptime asks"
+    assert report[young]["action"] == "kept" and "never guessed" in report[young]["reason"]
+    assert requests_to(emulator, "GET /api/workspaces/{id}/metrics") == 0
+    legacy = SaturnStopIdleResourcesOperator(task_id="legacy", older_than=7200)
+    assert (legacy.idle_by, legacy.idle_for) == ("uptime", 7200.0)
+
+
+def test_arguments_are_checked(saturn_connection) -> None:
+    with pytest.raises(ValueError, match="idle_for is required"):
+        SaturnStopIdleResourcesOperator(task_id="x")
+    for bad in ({"cpu_below": 0}, {"kinds": ["projects"]}, {"list_by": "team"}, {"idle_by": "vibes"}):
+        with pytest.raises(ValueError):
+            idle_operator(**bad)
+
+
+def test_the_report_is_a_table_in_the_task_log(saturn_connection, capsys) -> None:
+    (idle,) = seed(saturn_connection, "workspace", "tabled")
+    saturn_connection.set_metrics("workspace", idle, series={"cpu": 20})
+    run_operator(idle_operator(dry_run=True))
+    out = capsys.readouterr().out
+    assert "name" in out and "CPU max" in out and "tabled-000000" in out and "would stop" in out
