@@ -6,8 +6,8 @@ Also the seed control that makes such scans big, owners and tags on every kind, 
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
