@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 MAX_REQUEST_BYTES = 1 << 20
@@ -185,6 +186,68 @@ def misbehaving_server(
         yield server
     finally:
         server.stop()
+
+
+class _KeepAliveHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # connections stay open between answers
+    disable_nagle_algorithm = True  # the head and the body go out in two writes: no delayed-ACK stall between
+    server: KeepAliveServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self._answer()
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._answer()
+
+    def _answer(self) -> None:
+        self.server.seen_paths.append(self.path)
+        self.server.connections.add(self.client_address)
+        delay = next((seconds for part, seconds in self.server.delays.items() if part in self.path), 0.0)
+        if delay:
+            self.server.stopping.wait(delay)
+        body = json.dumps({"id": "a" * 32, "status": "running"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class KeepAliveServer(ThreadingHTTPServer):
+    """A well-behaved HTTP/1.1 server on 127.0.0.1 that keeps connections open and answers every request with
+    a running resource, after the delay of the first key of ``delays`` found in the path (none by default)."""
+
+    daemon_threads = True
+    request_queue_size = 256  # many connections at once, none refused
+
+    def __init__(self, delays: dict[str, float] | None = None) -> None:
+        super().__init__(("127.0.0.1", 0), _KeepAliveHandler)
+        self.delays = dict(delays or {})
+        self.seen_paths: list[str] = []
+        self.connections: set[tuple[str, int]] = set()  # the client addresses seen: one per connection
+        self.stopping = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up is no error here."""
+
+
+@contextmanager
+def keep_alive_server(delays: dict[str, float] | None = None) -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer(delays)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stopping.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
 
 
 def elapsed(call: Callable[[], Any]) -> tuple[float, Any]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from airflow_provider_saturn.client.errors import SaturnConfigError
 
 URL_ENV_VARS = ("SATURN_BASE_URL", "BASE_URL")  # BASE_URL: Saturn before mid-2021
 TOKEN_ENV_VAR = "SATURN_TOKEN"  # noqa: S105 - a variable name
+# A "%" that does not start an escape ("%2F"): requests and httpx would each send something else for it.
+STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,11 @@ def checked_token(token: str) -> str:
             "The Saturn API token contains whitespace or control characters, so it cannot be sent: copy it again "
             "from <your Saturn URL>/api/user/token."
         )
+    if not token.isascii():
+        raise SaturnConfigError(
+            "The Saturn API token contains characters that are not ASCII (a curly quote or a dash pasted with "
+            "it?), so it cannot be sent: copy it again from <your Saturn URL>/api/user/token."
+        )
     return token
 
 
@@ -74,7 +82,7 @@ def normalise_url(url: str) -> str:
     expected = "expected https://<host>[:<port>][/<prefix>]"
     try:
         parts = urlsplit(candidate)
-        hostname, _ = parts.hostname, parts.port  # reading the port checks it
+        hostname, port = parts.hostname, parts.port  # reading the port checks it
     except ValueError as error:
         raise SaturnConfigError(f"The Saturn URL is not valid ({error}): {expected}.") from None
     if "@" in parts.netloc:
@@ -83,4 +91,37 @@ def normalise_url(url: str) -> str:
         raise SaturnConfigError(f"{url.strip()[:200]!r} is not a valid Saturn URL: {expected}.")
     if any(character.isspace() or not character.isprintable() for character in candidate):
         raise SaturnConfigError(f"The Saturn URL {url.strip()[:200]!r} contains whitespace or control characters.")
+    problem = _url_problem(parts, hostname, port)
+    if problem:
+        raise SaturnConfigError(f"The Saturn URL {url.strip()[:200]!r} is not valid: {problem}; {expected}.")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _url_problem(parts: SplitResult, hostname: str, port: int | None) -> str:
+    """What the HTTP libraries would reject, or read differently from each other, in a parsed URL; "" if none."""
+    if port == 0:
+        return "port 0 is no port a server listens on"
+    if STRAY_PERCENT.search(parts.path):
+        return "its path has a '%' that does not start an escape such as %2F"
+    label = _bad_a_label(hostname)
+    if label:
+        return f"its host has the label {label[:70]!r}, which starts with 'xn--' but is no valid IDNA name"
+    return ""
+
+
+def _bad_a_label(hostname: str) -> str:
+    """The first label of ``hostname`` written as IDNA (``xn--...``) that does not decode; "" when there is none.
+
+    (httpx refuses such a host at the first request with a raw ``IDNAError``.)
+    """
+    labels = [label for label in hostname.split(".") if label.lower().startswith("xn--")]
+    if not labels:
+        return ""
+    import idna  # what requests and httpx encode host names with; only loaded for IDNA names
+
+    for label in labels:
+        try:
+            idna.decode(label)
+        except (UnicodeError, ValueError):
+            return label
+    return ""

@@ -5,6 +5,21 @@ half second keeps a call with ``timeout=2`` alive as long as it likes. Here the 
 attempt which socket it talks over (:class:`DeadlineAdapter`), and one shared watchdog thread shuts that
 socket down when the attempt's deadline passes. The blocked read then ends at once, and the
 client reports a timeout. (The async client bounds an attempt with ``asyncio.timeout``.)
+
+What the deadline covers, and what it cannot:
+
+* A new connection's socket is reported as soon as its TCP connection is made, so a proxy that drips its
+  answer to ``CONNECT`` is cut at the deadline like a server that drips its body. The TCP connect and the
+  TLS handshake (which Python bounds as a whole by the socket's timeout) get what is left of the deadline.
+* Name resolution (DNS) runs inside ``getaddrinfo``, which no other thread can interrupt: a resolver that
+  takes 10 s holds an attempt with ``timeout=2`` for 10 s.
+* A host name with several addresses is tried address after address, each with what was left of the
+  deadline when connecting began: with N addresses that do not answer, an attempt can take N times its
+  timeout. (The async client has neither limit: ``asyncio.timeout`` cancels the resolution and connects.)
+
+An attempt forgets its socket when the connection goes back to the pool, before another thread can take it,
+and the watchdog shuts a socket down only while holding the attempt's lock: one attempt's deadline never
+cuts another attempt's exchange.
 """
 
 from __future__ import annotations
@@ -29,10 +44,18 @@ log = logging.getLogger(__name__)
 
 # A connection still being set up has no socket yet: look again this often until it has one.
 NO_SOCKET_RECHECK_SECONDS = 0.05
+# The shortest connect timeout given once the deadline is (nearly) past: a connect gets a chance to fail fast.
+MIN_CONNECT_SECONDS = 0.01
+# Cancelled alarms are dropped from the heap once there are this many and they are half of it.
+COMPACT_AFTER_CANCELLED = 256
+
+
+def _do_nothing() -> None:
+    """What a cancelled alarm holds instead of its callback, so that the heap keeps nothing alive."""
 
 
 class Alarm:
-    """A callback armed for a moment; :meth:`cancel` before then and it never runs."""
+    """A callback armed for a moment; cancel it (:meth:`Watchdog.cancel`) before then and it never runs."""
 
     __slots__ = ("callback", "cancelled")
 
@@ -40,16 +63,14 @@ class Alarm:
         self.callback = callback
         self.cancelled = False
 
-    def cancel(self) -> None:
-        self.cancelled = True
-
 
 class Watchdog:
     """Runs callbacks at their moments from one daemon thread; arming and cancelling cost a heap push.
 
-    Cancelled alarms stay in the heap until their moment comes round, so arming never wakes the thread
-    unless the new moment is earlier than the one it sleeps towards. Safe across ``fork``: the child starts
-    a thread of its own on first use.
+    A cancelled alarm lets go of its callback at once, and stays in the heap (a few bytes) until its moment
+    comes round or cancelled alarms are half of the heap, when they are all dropped. Arming never wakes the
+    thread unless the new moment is earlier than the one it sleeps towards. Safe across ``fork``: the child
+    starts a thread of its own on first use.
     """
 
     def __init__(self) -> None:
@@ -60,6 +81,7 @@ class Watchdog:
     def _reset(self) -> None:
         self._condition = threading.Condition()
         self._heap: list[tuple[float, int, Alarm]] = []
+        self._cancelled = 0  # cancelled alarms still in the heap (an estimate: compaction recounts)
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
         self._sleeping_until = math.inf
@@ -77,27 +99,47 @@ class Watchdog:
                 self._condition.notify()
         return alarm
 
-    def _next_due(self) -> Alarm:
+    def cancel(self, alarm: Alarm) -> None:
+        """Make sure ``alarm`` never runs, and drop its callback (and what the callback holds)."""
+        with self._condition:
+            if alarm.cancelled:
+                return
+            alarm.cancelled = True
+            alarm.callback = _do_nothing
+            self._cancelled += 1
+            if self._cancelled >= COMPACT_AFTER_CANCELLED and 2 * self._cancelled >= len(self._heap):
+                self._heap = [entry for entry in self._heap if not entry[2].cancelled]
+                heapq.heapify(self._heap)
+                self._cancelled = 0
+
+    def pending(self) -> int:
+        """Alarms in the heap, cancelled ones included (for tests and diagnostics)."""
+        with self._condition:
+            return len(self._heap)
+
+    def _next_due(self) -> Callable[[], None]:
         with self._condition:
             while True:
                 while self._heap and self._heap[0][2].cancelled:
                     heapq.heappop(self._heap)
+                    self._cancelled = max(self._cancelled - 1, 0)
                 now = time.monotonic()
                 if self._heap and self._heap[0][0] <= now:
                     self._sleeping_until = -math.inf  # busy: arming need not wake it
-                    return heapq.heappop(self._heap)[2]
+                    alarm = heapq.heappop(self._heap)[2]
+                    callback, alarm.callback = alarm.callback, _do_nothing
+                    return callback
                 self._sleeping_until = self._heap[0][0] if self._heap else math.inf
                 self._condition.wait(None if not self._heap else self._sleeping_until - now)
 
     def _run(self) -> None:
         while True:
-            alarm = self._next_due()
-            if alarm.cancelled:
-                continue
+            callback = self._next_due()
             try:
-                alarm.callback()
+                callback()
             except Exception:  # a deadline callback must never kill the watchdog
                 log.exception("A Saturn request deadline callback failed")
+            del callback  # hold nothing while sleeping
 
 
 WATCHDOG = Watchdog()
@@ -114,58 +156,106 @@ class AttemptDeadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self._ends_at = math.inf
         self._socket: socket.socket | None = None
+        self._released = False  # the connection went back to the pool: nothing of this attempt's to cut
         self._finished = False
         self._lock = threading.Lock()
         self._alarm: Alarm | None = None
+        self._outer: AttemptDeadline | None = None
 
     def __enter__(self) -> AttemptDeadline:
+        self._outer = getattr(_current, "attempt", None)
         _current.attempt = self
+        self._ends_at = time.monotonic() + self.seconds
         self._alarm = WATCHDOG.arm(self.seconds, self._expire)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             self._finished = True
-        if self._alarm is not None:
-            self._alarm.cancel()
-        _current.attempt = None
+            self._socket = None
+            alarm, self._alarm = self._alarm, None
+        if alarm is not None:
+            WATCHDOG.cancel(alarm)
+        _current.attempt, self._outer = self._outer, None
 
-    def use_socket(self, sock: socket.socket | None) -> None:
+    def bounded(self, timeout: object) -> float:
+        """``timeout`` (seconds, or none) cut to what is left of the deadline, and never below a tiny minimum."""
+        left = max(self._ends_at - time.monotonic(), MIN_CONNECT_SECONDS)
+        if isinstance(timeout, int | float) and not isinstance(timeout, bool):
+            return min(float(timeout), left)
+        return left
+
+    def use_socket(self, sock: Any) -> None:
         """Called by the pool and its connections with the socket this attempt talks over."""
-        if sock is not None:
-            self._socket = sock
+        if not isinstance(sock, socket.socket):  # TLS through a TLS proxy: urllib3's SSLTransport wraps one
+            sock = getattr(sock, "socket", None)
+        if isinstance(sock, socket.socket):
+            with self._lock:
+                self._socket = sock
+                self._released = False
+
+    def release_socket(self) -> None:
+        """Called by the pool when this attempt's connection goes back to it, for other attempts to take."""
+        with self._lock:
+            self._socket = None
+            self._released = True
 
     def _expire(self) -> None:
         with self._lock:
-            if self._finished:
+            if self._finished or self._released:
                 return
             self.expired = True
-            sock = self._socket
-            if sock is None:  # still connecting (bounded by the connect timeout): try again shortly
+            if self._socket is None or self._socket.fileno() == -1:
+                # Still connecting (bounded by the connect timeout), or the TLS handshake took the socket over
+                # (bounded by what was left): try again shortly, until the attempt reports its next socket.
                 self._alarm = WATCHDOG.arm(NO_SOCKET_RECHECK_SECONDS, self._expire)
                 return
-        with contextlib.suppress(OSError):  # already closed
-            # The plain socket's shutdown, also under TLS: it wakes a read blocked in another thread.
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):  # closed meanwhile
+                # The plain socket's shutdown, also under TLS: it wakes a read blocked in another thread.
+                # Under the lock, so that the connection cannot meanwhile go back to the pool and on to another
+                # attempt.
+                socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
 
 
-def _report_socket(sock: socket.socket | None) -> None:
-    attempt: AttemptDeadline | None = getattr(_current, "attempt", None)
-    if attempt is not None:
-        attempt.use_socket(sock)
+def current_attempt() -> AttemptDeadline | None:
+    """The attempt running in this thread, if any."""
+    return getattr(_current, "attempt", None)
 
 
 class _AttemptAwareConnection:
-    """Tells the attempt running in this thread about the socket of a connection it opens.
+    """Tells the attempt running in this thread about the socket of a connection it opens, as soon as it
+    exists, and gives the connection's set-up no more time than is left of the attempt.
 
     (The socket, not the connection: once an answer says ``Connection: close``, the connection lets go of
     its socket, which the answer still reads from.)
     """
 
+    timeout: Any
+    sock: socket.socket | None
+
+    def _new_conn(self) -> socket.socket:
+        attempt = current_attempt()
+        if attempt is None:
+            return super()._new_conn()  # type: ignore[misc]
+        self.timeout = attempt.bounded(self.timeout)  # the TCP connect (each address in turn)
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        attempt.use_socket(sock)  # from here on, the watchdog can cut a proxy's CONNECT answer
+        sock.settimeout(attempt.bounded(sock.gettimeout()))  # the proxy tunnel and the TLS handshake
+        return sock
+
+    def _tunnel(self) -> None:
+        super()._tunnel()  # type: ignore[misc]
+        attempt = current_attempt()
+        if attempt is not None and self.sock is not None:
+            self.sock.settimeout(attempt.bounded(self.sock.gettimeout()))  # the TLS handshake through it
+
     def connect(self) -> None:
         super().connect()  # type: ignore[misc]
-        _report_socket(self.sock)  # type: ignore[attr-defined]
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.use_socket(self.sock)  # under TLS, the wrapped socket (the raw one was handed over to it)
 
 
 class _HTTPConnection(_AttemptAwareConnection, HTTPConnection):
@@ -177,12 +267,21 @@ class _HTTPSConnection(_AttemptAwareConnection, HTTPSConnection):
 
 
 class _AttemptAwarePool:
-    """Tells the attempt running in this thread about the socket of a kept-alive connection it reuses."""
+    """Tells the attempt running in this thread about the socket of a kept-alive connection it takes, and
+    makes it forget that socket when the connection goes back to the pool."""
 
     def _get_conn(self, timeout: float | None = None) -> Any:
         connection = super()._get_conn(timeout)  # type: ignore[misc]
-        _report_socket(connection.sock)
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.use_socket(connection.sock)
         return connection
+
+    def _put_conn(self, conn: Any) -> None:
+        attempt = current_attempt()
+        if attempt is not None:
+            attempt.release_socket()
+        super()._put_conn(conn)  # type: ignore[misc]
 
 
 class _HTTPPool(_AttemptAwarePool, HTTPConnectionPool):

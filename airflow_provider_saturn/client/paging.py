@@ -66,6 +66,8 @@ class PageWalk:
         if not isinstance(next_key, str | int) or isinstance(next_key, bool):
             raise self._bad(f"its next_key is a {type(next_key).__name__}, not a string")
         key = str(next_key)
+        if not _sendable(key):
+            raise self._bad("its next_key cannot be sent back (it is not valid Unicode text)")
         if key in self._seen_keys:
             raise self._endless(f"page key {key[:64]!r} came back a second time")
         if self._pages + 1 >= self.limits.max_pages:
@@ -77,6 +79,7 @@ class PageWalk:
         return {**(self.query or {}), "next_key": key}
 
     def _bad(self, problem: str) -> SaturnBadResponseError:
+        """A page that is not what Saturn sends (transient: the page is asked for again)."""
         return SaturnBadResponseError(f"Saturn sent a page that {problem}", method="GET", path=self.path)
 
     def _endless(self, problem: str) -> SaturnPagingError:
@@ -86,3 +89,12 @@ class PageWalk:
             method="GET",
             path=self.path,
         )
+
+
+def _sendable(text: str) -> bool:
+    """Whether ``text`` can go into a query string (UTF-8 encodes it: a lone surrogate does not)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

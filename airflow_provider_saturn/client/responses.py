@@ -1,4 +1,5 @@
-"""Turning an HTTP answer (from ``requests`` or ``httpx``) into data or one of our exceptions."""
+"""Turning an HTTP answer (from ``requests`` or ``httpx``) into data or one of our exceptions: the body read
+within a size limit (:class:`AnswerBody`), then decoded (:func:`decode`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import math
 import ssl
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +20,7 @@ from airflow_provider_saturn.client.errors import (
     SaturnConfigError,
     SaturnConflictError,
     SaturnError,
+    SaturnInvalidOptionError,
     SaturnNotFoundError,
     SaturnRedirectError,
     SaturnTransientError,
@@ -39,6 +42,175 @@ class RequestTarget:
         self.path = "/" + path.lstrip("/")
         self.resource = resource
         self.resource_id = resource_id
+
+
+# zlib's window settings: a gzip member, a zlib stream, a raw deflate stream (what some servers call deflate).
+_GZIP_WBITS = 16 + zlib.MAX_WBITS
+_ZLIB_WBITS = zlib.MAX_WBITS
+_RAW_DEFLATE_WBITS = -zlib.MAX_WBITS
+_CODINGS = {"gzip": _GZIP_WBITS, "x-gzip": _GZIP_WBITS, "deflate": _ZLIB_WBITS}
+# The most one step of inflating produces: memory stays near the limit plus this.
+INFLATE_STEP_BYTES = 256 * 1024
+
+
+class AnswerBody:
+    """An answer's body as it arrives, decoded from gzip or deflate here, refused once it passes ``limit`` bytes.
+
+    The HTTP libraries inflate each network chunk whole (64 KiB of gzip can become 64 MiB at once); here no
+    step inflates more than what is left under the limit, so memory stays near ``limit`` whatever comes.
+    Feed the raw (still encoded) bytes to :meth:`add`; :meth:`content` gives the decoded body. Codings other
+    than gzip and deflate (which the clients do not ask for) are left as they are, as both libraries do.
+
+    :param status_code: the answer's status, for error messages.
+    :param content_encoding: the answer's ``Content-Encoding``.
+    :param content_length: the answer's ``Content-Length``, to refuse a plain body before reading it.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "_deflate_head",
+        "_inflater",
+        "_limit",
+        "_members",
+        "_size",
+        "_status_code",
+        "_target",
+        "_wbits",
+    )
+
+    def __init__(
+        self,
+        target: RequestTarget,
+        limit: int,
+        *,
+        status_code: int | None = None,
+        content_encoding: str | None = None,
+        content_length: str | None = None,
+    ) -> None:
+        self._target = target
+        self._status_code = status_code
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._members = 0  # gzip members inflated to their end
+        self._wbits = self._coding_wbits(content_encoding) if content_encoding else None
+        # "deflate" comes with a zlib wrapper or (from some servers) without: its first two bytes tell.
+        self._deflate_head: bytes | None = b"" if self._wbits == _ZLIB_WBITS else None
+        self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
+        if self._wbits is None and _declared_length(content_length) > limit:
+            raise self._too_large()
+
+    def add(self, data: bytes) -> None:
+        """Take the next raw bytes of the body."""
+        if self._wbits is None:
+            self._take(data)
+            return
+        if self._deflate_head is not None:
+            data = self._deflate_start(data)
+        try:
+            self._inflate(data)
+        except zlib.error as error:
+            raise self._bad(f"Saturn sent an encoded answer that cannot be decoded ({error})") from None
+
+    def content(self) -> bytes:
+        """The whole decoded body."""
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+    def _deflate_start(self, data: bytes) -> bytes:
+        """Hold a deflate body's first bytes until two tell whether a zlib wrapper comes; then what to inflate."""
+        head = (self._deflate_head or b"") + data
+        if len(head) < 2:
+            self._deflate_head = head
+            return b""
+        self._deflate_head = None
+        if not _is_zlib_header(head):
+            self._wbits = _RAW_DEFLATE_WBITS
+            self._inflater = zlib.decompressobj(self._wbits)
+        return head
+
+    def _inflate(self, data: bytes) -> None:
+        """Inflate ``data`` a bounded piece at a time, starting over for each gzip member that follows; bytes
+        trailing a complete member are ignored (as urllib3 does)."""
+        wbits = self._wbits
+        assert wbits is not None, "only an encoded body is inflated"
+        while self._inflater is not None:
+            inflater = self._inflater
+            most = min(self._limit - self._size + 1, INFLATE_STEP_BYTES)  # +1: a body past the limit shows
+            try:
+                piece = inflater.decompress(data, most)
+            except zlib.error:
+                if not self._members:
+                    raise
+                self._inflater = None
+                return
+            self._take(piece)
+            data = inflater.unconsumed_tail
+            if inflater.eof:
+                self._members += 1
+                data = inflater.unused_data
+                if not data:
+                    return  # (more bytes given to a finished inflater land in its unused_data)
+                self._inflater = zlib.decompressobj(wbits)
+            elif not data and len(piece) < most:
+                return  # all input taken, and no output held back
+
+    def _take(self, piece: bytes) -> None:
+        if not piece:
+            return
+        self._size += len(piece)
+        if self._size > self._limit:
+            raise self._too_large()
+        self._chunks.append(piece)
+
+    def _coding_wbits(self, content_encoding: str) -> int | None:
+        """The zlib window setting for the answer's content coding; ``None`` for a body left as it is."""
+        codings = [coding.strip().lower() for coding in content_encoding.split(",")]
+        codings = [coding for coding in codings if coding and coding != "identity"]
+        known = [coding for coding in codings if coding in _CODINGS]
+        if len(codings) > 1 and known:
+            shown = shorten(content_encoding, 60)
+            raise self._bad(f"Saturn answered in several content codings ({shown}); the client reads one")
+        return _CODINGS[known[0]] if known else None
+
+    def _too_large(self) -> SaturnBadResponseError:
+        return self._bad(
+            f"Saturn's answer is larger than the client's limit of {describe_bytes(self._limit)} (decoded), so "
+            "it was not read to its end (a proxy or another server answering instead of Saturn's API?)"
+        )
+
+    def _bad(self, message: str) -> SaturnBadResponseError:
+        return SaturnBadResponseError(
+            message, status_code=self._status_code, method=self._target.method, path=self._target.path
+        )
+
+
+def _is_zlib_header(head: bytes) -> bool:
+    """Whether two bytes open a zlib stream (RFC 1950: method 8, and a header that is a multiple of 31)."""
+    return head[0] & 0x0F == 8 and ((head[0] << 8) | head[1]) % 31 == 0
+
+
+def _declared_length(content_length: str | None) -> int:
+    """A ``Content-Length`` as a number; -1 when absent or unreadable (the HTTP library checks it)."""
+    try:
+        return int(content_length) if content_length else -1
+    except ValueError:
+        return -1
+
+
+def describe_bytes(count: int) -> str:
+    """``16777216`` -> ``"16 MiB"``; sizes that are no whole number of MiB or KiB in bytes."""
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size and count % size == 0:
+            return f"{count // size} {unit}"
+    return f"{count} bytes"
+
+
+def unsendable_value(target: RequestTarget, error: UnicodeError) -> SaturnInvalidOptionError:
+    """A query value or body text that cannot be encoded (a lone surrogate, say): final, never retried."""
+    return SaturnInvalidOptionError(
+        f"{target.method} {target.path} carries text that cannot be sent: {shorten(str(error), 160)} "
+        "(a lone surrogate or a broken copy and paste?). Nothing was sent to Saturn."
+    )
 
 
 def parse_retry_after(value: str | None) -> float | None:

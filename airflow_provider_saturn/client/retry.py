@@ -41,7 +41,8 @@ class RetryPolicy:
     """How the clients retry transient failures.
 
     :param max_attempts: attempts in all, the first included (1 disables retries).
-    :param max_total_seconds: give up once this much time has passed since the first attempt.
+    :param max_total_seconds: give up once this much time has passed since the first attempt; no wait between
+        attempts runs past it (a call can end later by at most the attempt then under way).
     :param initial_wait: the first backoff in seconds; it doubles on each retry, with jitter.
     :param max_wait: the longest single backoff (a ``Retry-After`` above it is capped to it).
     """
@@ -86,15 +87,20 @@ class RetryPolicy:
         }
 
     def _wait(self) -> Callable[[RetryCallState], float]:
-        cap, initial = self.max_wait, self.initial_wait
+        cap, initial, budget = self.max_wait, self.initial_wait, self.max_total_seconds
 
         def wait(state: RetryCallState) -> float:
+            """The backoff (or the server's ``Retry-After``), capped by ``max_wait`` and by what is left of
+            ``max_total_seconds``: no wait runs past the time given to the whole call."""
             error = state.outcome.exception() if state.outcome else None
             retry_after = getattr(error, "retry_after", None)
             if retry_after is not None:
-                return float(min(max(retry_after, 0.0), cap))
-            backoff = initial * 2 ** (state.attempt_number - 1) + random.uniform(0, initial)  # noqa: S311
-            return float(min(backoff, cap))
+                wanted = float(min(max(retry_after, 0.0), cap))
+            else:
+                backoff = initial * 2 ** (state.attempt_number - 1) + random.uniform(0, initial)  # noqa: S311
+                wanted = float(min(backoff, cap))
+            left = budget - (state.seconds_since_start or 0.0)
+            return max(min(wanted, left), 0.0)
 
         return wait
 

@@ -1,40 +1,91 @@
 """``SyncTransport``: what every synchronous Saturn call goes through (``requests``), free of Airflow imports.
 
-One keep-alive session; each attempt bounded as a whole by the timeout; redirects refused; answers decoded
-(and put in shape) by :mod:`~.responses`; transient failures retried by the policy; listings walked by
-:mod:`~.paging`. The operations live in :class:`~.sync_client.SaturnClient` and its parts (jobs, deployments).
+One keep-alive session; each attempt bounded as a whole by the timeout; redirects refused; answers read up to
+``MAX_ANSWER_BYTES`` (decoded) and decoded (and put in shape) by :mod:`~.responses`; transient failures
+retried by the policy; listings walked by :mod:`~.paging`. The operations live in
+:class:`~.sync_client.SaturnClient` and its parts (jobs, deployments).
+
+The token goes out through the session's ``auth`` (:class:`TokenAuth`), so that a ``.netrc`` entry for the
+Saturn host never replaces it; proxies from the environment (``HTTPS_PROXY``...) are used as ``requests``
+uses them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self, TypeVar
 
 import requests
+import urllib3
 from tenacity import Retrying
 
 from airflow_provider_saturn.client.credentials import SaturnCredentials, resolve_credentials
 from airflow_provider_saturn.client.deadline import AttemptDeadline, DeadlineAdapter
-from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT, checked_timeout, client_headers
-from airflow_provider_saturn.client.errors import SaturnNotFoundError
+from airflow_provider_saturn.client.defaults import (
+    DEFAULT_TIMEOUT,
+    MAX_ANSWER_BYTES,
+    authorization,
+    checked_timeout,
+    request_headers,
+)
+from airflow_provider_saturn.client.errors import (
+    SaturnBadResponseError,
+    SaturnError,
+    SaturnNotFoundError,
+    SaturnTransientError,
+)
 from airflow_provider_saturn.client.kinds import resource_wire
 from airflow_provider_saturn.client.paging import PageLimits, PageWalk
 from airflow_provider_saturn.client.paths import Paths
-from airflow_provider_saturn.client.responses import Expect, RequestTarget, decode, exchange_failure, missing_from_list
+from airflow_provider_saturn.client.responses import (
+    AnswerBody,
+    Expect,
+    RequestTarget,
+    decode,
+    exchange_failure,
+    missing_from_list,
+    transport_error,
+    unsendable_value,
+)
 from airflow_provider_saturn.client.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Shape = Callable[[dict[str, Any]], Any]
+# One answer: the status, the reason, the headers, the decoded body.
+Answer = tuple[int, str, Mapping[str, str], bytes]
 
 # Failures of an exchange that another attempt may not meet; every other requests error is a set-up problem.
+# (urllib3's own errors come from reading the body, once the exchange is under way.)
 TRANSIENT_REQUESTS_ERRORS = (
     requests.ConnectionError,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
+    urllib3.exceptions.HTTPError,
 )
+TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError)
+# How much of the body is read at a time (before decoding).
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class TokenAuth(requests.auth.AuthBase):
+    """Puts the API token in each request's ``Authorization`` header; its repr never shows the token.
+
+    As the session's ``auth``, it also keeps ``requests`` from reading ``~/.netrc`` (which it does when a
+    session has no ``auth``) and sending a netrc login for the Saturn host instead of the token.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._header = authorization(token)
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self._header
+        return request
+
+    def __repr__(self) -> str:
+        return "TokenAuth('***')"
 
 
 class SyncTransport:
@@ -57,8 +108,10 @@ class SyncTransport:
         self.retry_policy = retry or RetryPolicy()
         self.page_limits = page_limits or PageLimits()
         self._retry_settings = self.retry_policy.tenacity_kwargs()  # stateless parts, built once
+        self.max_answer_bytes = MAX_ANSWER_BYTES  # the largest answer read, decoded
         self._session = requests.Session()
-        self._session.headers.update(client_headers(self._credentials.token))
+        self._session.headers.update(request_headers())
+        self._session.auth = TokenAuth(self._credentials.token)
         adapter = DeadlineAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
@@ -108,33 +161,61 @@ class SyncTransport:
         deadline = AttemptDeadline(self.timeout)
         try:
             with deadline:
-                response = self._session.request(
-                    target.method,
-                    self._credentials.endpoint(target.path),
-                    json=json,
-                    params=params,
-                    timeout=self.timeout,
-                    allow_redirects=False,
-                )
-        except requests.RequestException as error:
-            raise exchange_failure(
-                target,
-                error,
-                timed_out=deadline.expired or isinstance(error, requests.Timeout),
-                transient=isinstance(error, TRANSIENT_REQUESTS_ERRORS),
-                timeout=self.timeout,
-                url=self.url,
-                scheme_assumed=self._credentials.scheme_assumed,
-            ) from None
-        return decode(
+                status_code, reason, headers, content = self._exchange(target, json, params)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+            raise self._failure(target, error, timed_out=deadline.expired) from None
+        except UnicodeError as error:  # a query value that cannot be encoded: nothing was sent
+            raise unsendable_value(target, error) from None
+        except SaturnBadResponseError:
+            if deadline.expired:  # a body cut short by the deadline
+                raise self._timed_out(target) from None
+            raise
+        if deadline.expired:  # the deadline cut an answer whose end the server did not mark
+            raise self._timed_out(target)
+        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape)
+
+    def _failure(self, target: RequestTarget, error: Exception, *, timed_out: bool) -> SaturnError:
+        """What an exception of ``requests`` (or of urllib3, from reading the body) means."""
+        return exchange_failure(
             target,
-            response.status_code,
-            response.content,
-            response.reason or "",
-            response.headers,
-            expect=expect,
-            shape=shape,
+            error,
+            timed_out=timed_out or isinstance(error, TIMEOUT_ERRORS),
+            transient=isinstance(error, TRANSIENT_REQUESTS_ERRORS),
+            timeout=self.timeout,
+            url=self.url,
+            scheme_assumed=self._credentials.scheme_assumed,
         )
+
+    def _timed_out(self, target: RequestTarget) -> SaturnTransientError:
+        return transport_error(target, TimeoutError(), timed_out=True, timeout=self.timeout)
+
+    def _exchange(self, target: RequestTarget, json: Any, params: dict[str, Any] | None) -> Answer:
+        """Send the request and read its answer, at most ``max_answer_bytes`` of it decoded: the status, the
+        reason, the headers and the body. The connection goes back to the pool once the body is read to its end,
+        and is closed when it is not."""
+        response = self._session.request(
+            target.method,
+            self._credentials.endpoint(target.path),
+            json=json,
+            params=params,
+            timeout=self.timeout,
+            allow_redirects=False,
+            stream=True,
+        )
+        try:
+            headers = response.headers
+            body = AnswerBody(
+                target,
+                self.max_answer_bytes,
+                status_code=response.status_code,
+                content_encoding=headers.get("Content-Encoding"),
+                content_length=headers.get("Content-Length"),
+            )
+            for chunk in response.raw.stream(READ_CHUNK_BYTES, decode_content=False):
+                body.add(chunk)
+            return response.status_code, response.reason or "", headers, body.content()
+        finally:
+            response.close()
 
     def _retrying(self, call: Callable[[], T]) -> T:
         """Run ``call`` under the retry policy; the last error is raised as it is once the policy gives up."""

@@ -41,6 +41,30 @@ def test_a_url_that_cannot_work_is_refused_without_repeating_credentials(url: st
     assert SECRET not in str(caught.value)
 
 
+@pytest.mark.parametrize("token", [f"{SECRET}\u2019", f"\u201c{SECRET}\u201d", f"{SECRET}\u00e9"])
+def test_a_token_with_characters_beyond_ascii_is_refused_without_showing_it(token: str) -> None:
+    with pytest.raises(SaturnConfigError, match="not ASCII") as caught:
+        SaturnClient(url="https://saturn.example.com", api_token=token)
+    assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://xn--:8080", "no valid IDNA name"),
+        ("http://saturn.xn--zz-.example", "no valid IDNA name"),
+        ("http://127.0.0.1:0", "port 0"),
+        ("https://saturn.example.com/pre%zzfix", "does not start an escape"),
+        ("https://saturn.example.com/%", "does not start an escape"),
+    ],
+)
+def test_a_url_the_two_clients_would_treat_differently_is_refused(url: str, problem: str) -> None:
+    with pytest.raises(SaturnConfigError, match=problem):
+        SaturnClient(url=url, api_token="t")
+    with pytest.raises(SaturnConfigError, match=problem):
+        resolve_credentials(url, "t")  # what the async client is built from
+
+
 def test_query_and_fragment_are_dropped_from_the_url() -> None:
     client = SaturnClient(url="https://saturn.example.com/prefix/?x=1#top", api_token="t")
     assert client.url == "https://saturn.example.com/prefix"
