@@ -6,8 +6,8 @@ treat that server as its own (stop it on failure or kill). The task records what
 
 - on Airflow 3.3+, in the task state store (``context["task_state_store"]``), which outlives the try, as
   Airflow's ``ResumableJobMixin`` does;
-- where there is no store (Airflow 2.11, 3.0-3.2), a retry asks Saturn: a run of the same job that is still
-  going and began after this DAG run started is the earlier try's, when it is the only one.
+- where there is no store (Airflow 2.11, 3.0-3.2), a retry asks Saturn: a run of the same job that began after
+  this DAG run started and is still going, or completed, is the earlier try's, when it is the only one.
 
 What the earlier try started decides the retry: still going, follow it; completed, done; failed or gone,
 start afresh (a retry is for trying again).
@@ -21,6 +21,7 @@ from typing import Any
 from airflow_provider_saturn.client.job_runs import parse_time
 
 ACTIVE = frozenset({"pending", "running"})
+GOING_OR_DONE = ACTIVE | {"completed"}
 # Renaming these keys breaks the re-attachment of retries already in flight.
 JOB_RUN_KEY = "saturn_job_run"
 STARTED_KEY = "saturn_started"
@@ -89,11 +90,12 @@ def dag_run_started(context: Any) -> datetime | None:
     return parse_time(started) if isinstance(started, str) else None
 
 
-def runs_going_since(runs: list[dict[str, Any]], since: datetime | None) -> list[dict[str, Any]]:
-    """Runs still going that began at or after ``since`` (Saturn's start time; one without is left out)."""
-    going = []
+def runs_since(runs: list[dict[str, Any]], since: datetime | None, statuses: frozenset[str]) -> list[dict[str, Any]]:
+    """Runs in one of ``statuses`` that began at or after ``since`` (Saturn's start time; one without is left
+    out)."""
+    chosen = []
     for run in runs:
         started = parse_time(run.get("started_at"))
-        if run.get("status") in ACTIVE and started is not None and (since is None or started >= since):
-            going.append(run)
-    return going
+        if run.get("status") in statuses and started is not None and (since is None or started >= since):
+            chosen.append(run)
+    return chosen

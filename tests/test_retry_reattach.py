@@ -33,7 +33,7 @@ with DAG("saturn_retry_reattach", schedule=None, start_date=datetime(2026, 1, 1)
         poll_interval=0.1,
         timeout=0.6,  # the first try gives up while the run goes on...
         stop_on_failure=False,  # ...and leaves it running, as a worker that died would
-        retries=2,
+        retries=8,  # each try gives up after 0.6 s; a later one sees the run complete
         retry_delay=timedelta(seconds=0),
     )
 """
@@ -45,7 +45,7 @@ def retry_dag(airflow_db, saturn_connection, tmp_path: Path, monkeypatch: pytest
 
 
 def test_a_retry_follows_the_run_its_first_try_started(retry_dag, saturn_connection, client: SaturnClient) -> None:
-    job = client.create_job("resumable", "sleep 1.2; echo finished")
+    job = client.create_job("resumable", "sleep 2; echo finished")
     dag_run = retry_dag.test(run_conf={"job_id": job["id"]})
     ti = dag_run.get_task_instance("run")
     assert str(getattr(ti.state, "value", ti.state)) == "success"

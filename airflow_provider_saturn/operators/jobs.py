@@ -10,11 +10,12 @@ from airflow_provider_saturn.client.wire import JOB_FIELDS
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
 from airflow_provider_saturn.reattach import (
+    GOING_OR_DONE,
     dag_run_started,
     is_retry,
     recorded_job_run,
     remember_job_run,
-    runs_going_since,
+    runs_since,
     task_state_store,
 )
 from airflow_provider_saturn.waiting import required_id
@@ -40,8 +41,8 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
 
     **Retries re-attach.** The run is recorded before the wait (Airflow 3.3+: in the task state store). A retry
     of the task, e.g. after its worker died, follows that run if it is still going, succeeds if it completed,
-    and starts a new one only if it failed. Without a store (Airflow 2.11), a retry follows the one run of
-    the job still going that began after the DAG run started, if there is exactly one.
+    and starts a new one only if it failed. Without a store (Airflow 2.11), a retry takes the one run of the
+    job that began after the DAG run started and is going or completed, if there is exactly one.
 
     Killed while waiting (and, deferred, on Airflow 3.3+), it stops its own run only; a timeout stops it too
     unless ``stop_on_failure=False``.
@@ -115,14 +116,18 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
                 self.log.info("The run %s an earlier try started is gone; starting a new one", run_name)
                 return None
         elif task_state_store(context) is None and is_retry(context):
-            going = runs_going_since(self.hook.list_job_runs(job_id), dag_run_started(context))
-            if len(going) != 1:
-                if going:
+            since = dag_run_started(context)
+            found = runs_since(self.hook.list_job_runs(job_id), since, GOING_OR_DONE)
+            if len(found) != 1:
+                if found:
                     self.log.warning(
-                        "%d runs of job %s are going; none is taken for this retry's own", len(going), job_id
+                        "%d runs of job %s began in this DAG run and are going or completed; none is taken for "
+                        "this retry's own",
+                        len(found),
+                        job_id,
                     )
                 return None
-            run = going[0]
+            run = found[0]
         else:
             return None
         if run["status"] in ("pending", "running"):

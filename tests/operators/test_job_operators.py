@@ -214,3 +214,23 @@ def test_delete_job(saturn_connection, client, job) -> None:
     run_operator(SaturnDeleteJobOperator(task_id="delete", job_id=job["id"]))
     assert client.list_jobs() == []
     run_operator(SaturnDeleteJobOperator(task_id="again", job_id=job["id"], ignore_missing=True))
+
+
+def test_without_a_store_a_retry_takes_the_run_that_completed_meanwhile(saturn_connection, client) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    class Try(RecordingTI):
+        try_number = 2
+
+    class DagRun:
+        start_date = datetime.now(UTC) - timedelta(seconds=5)
+
+    job = client.create_job("done-meanwhile", "echo quick")
+    earlier = client.start_job(job["id"])
+    deadline = time.monotonic() + 10
+    while client.get_job_run(job["id"], earlier["run_name"])["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    result = run_operator(run_job(job, False), {**context_for(Try()), "dag_run": DagRun()})
+    assert (result["run_name"], result["status"]) == (earlier["run_name"], "completed")
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1

