@@ -71,7 +71,8 @@ async def test_error_is_success_when_it_is_the_target(workspace, client, saturn_
     assert event["status"] == "success"
 
 
-async def test_strict_wait_fails_when_the_resource_is_sent_the_other_way(workspace, client) -> None:
+async def test_strict_wait_fails_when_the_resource_is_sent_the_other_way(workspace, client, saturn_connection) -> None:
+    saturn_connection.state.transition_seconds = 5  # "stopping" lasts until the first poll, however slow the start
     client.start_jupyter_server(workspace["id"])
     client.stop_jupyter_server(workspace["id"])  # someone stops what the operator is starting
     event = (await first_event(trigger_for(workspace["id"]))).payload
