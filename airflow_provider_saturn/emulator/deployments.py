@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.lifecycle import ACTIVE, EmulatorError, Lifecycle, Timing, timestamp
+from airflow_provider_saturn.emulator.naming import UniqueNames, apply_changes
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, default_owner
 from airflow_provider_saturn.emulator.pods import Pod
 
@@ -75,7 +76,7 @@ class DeploymentStore:
         self.timing = timing
         self.active = active if active is not None else ActiveIndex()
         self.records: dict[str, DeploymentRecord] = {}
-        self.names: dict[str, str] = {}  # deployment name -> id: names are unique
+        self.names = UniqueNames("deployment")
 
     def get(self, deployment_id: str) -> DeploymentRecord:
         record = self.records.get(deployment_id)
@@ -88,32 +89,17 @@ class DeploymentStore:
         return [self.get(deployment_id) for deployment_id in self.records]
 
     def create(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> DeploymentRecord:
-        if name in self.names:
-            raise EmulatorError(409, f"A deployment named {name!r} already exists")
         now = timestamp()
         record = DeploymentRecord(
             id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
         )
+        self.names.claim(name, record.id)
         self.records[record.id] = record
-        self.names[name] = record.id
         return record
 
     def update(self, deployment_id: str, changes: dict[str, Any]) -> DeploymentRecord:
         record = self.get(deployment_id)
-        name = changes.pop("name", record.name)
-        if name != record.name:
-            if name in self.names:
-                raise EmulatorError(409, f"A deployment named {name!r} already exists")
-            del self.names[record.name]
-            record.name = name
-            self.names[name] = record.id
-        restart_needed = any(
-            key not in ("description", "tags") and record.settings.get(key) != v for key, v in changes.items()
-        )
-        record.settings.update(changes)
-        record.updated_at = timestamp()
-        if restart_needed and record.life.status in ACTIVE:
-            record.require_restart = True
+        apply_changes(record, self.names, changes, active=record.life.status in ACTIVE)
         return record
 
     def delete(self, deployment_id: str, allow_active: bool) -> None:

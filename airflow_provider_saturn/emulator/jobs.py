@@ -12,6 +12,7 @@ from typing import Any
 
 from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError, Timing, timestamp
+from airflow_provider_saturn.emulator.naming import UniqueNames, apply_changes
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, default_owner
 from airflow_provider_saturn.emulator.pods import Pod
 from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
@@ -69,7 +70,7 @@ class JobStore:
         self.timing = timing
         self.active = active if active is not None else ActiveIndex()
         self.records: dict[str, JobRecord] = {}
-        self.names: dict[str, str] = {}  # job name -> id: names are unique
+        self.names = UniqueNames("job")
         self.runs: dict[str, tuple[JobRecord, RunRecord]] = {}  # run name -> its job and itself
 
     def get(self, job_id: str) -> JobRecord:
@@ -82,32 +83,17 @@ class JobStore:
         return list(self.records.values())
 
     def create(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> JobRecord:
-        if name in self.names:
-            raise EmulatorError(409, f"A job named {name!r} already exists")
         now = timestamp()
         record = JobRecord(
             id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
         )
+        self.names.claim(name, record.id)
         self.records[record.id] = record
-        self.names[name] = record.id
         return record
 
     def update(self, job_id: str, changes: dict[str, Any]) -> JobRecord:
         record = self.get(job_id)
-        name = changes.pop("name", record.name)
-        if name != record.name:
-            if name in self.names:
-                raise EmulatorError(409, f"A job named {name!r} already exists")
-            del self.names[record.name]
-            record.name = name
-            self.names[name] = record.id
-        restart_needed = any(
-            key not in ("description", "tags") and record.settings.get(key) != v for key, v in changes.items()
-        )
-        record.settings.update(changes)
-        record.updated_at = timestamp()
-        if restart_needed and record.active_runs(self.timing.now()):
-            record.require_restart = True
+        apply_changes(record, self.names, changes, active=bool(record.active_runs(self.timing.now())))
         return record
 
     def delete(self, job_id: str, allow_active: bool) -> None:

@@ -30,6 +30,7 @@ from airflow_provider_saturn.emulator.lifecycle import (
 )
 from airflow_provider_saturn.emulator.lifecycle import timestamp as _timestamp
 from airflow_provider_saturn.emulator.metrics_script import MetricsScript
+from airflow_provider_saturn.emulator.naming import UniqueNames, apply_changes
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, OwnerRegistry, default_owner
 
 __all__ = ["ACTIVE", "DaskClusterRecord", "EmulatorError", "Lifecycle", "SaturnState", "WorkspaceRecord"]
@@ -94,7 +95,7 @@ class SaturnState:
         self.lock = threading.RLock()
         self.workspaces: dict[str, WorkspaceRecord] = {}
         self.dask_clusters: dict[str, DaskClusterRecord] = {}
-        self.names: dict[str, str] = {}  # workspace name -> id: names are unique
+        self.names = UniqueNames("workspace")
         self.active = ActiveIndex()
         self.owners = OwnerRegistry()
         self.metrics: dict[tuple[str, str], MetricsScript] = {}  # (kind, id) -> scripted metrics
@@ -153,32 +154,17 @@ class SaturnState:
     # ---------------------------------------------------------------- workspaces
 
     def create_workspace(self, name: str, settings: dict[str, Any], owner: Owner = DEFAULT_OWNER) -> WorkspaceRecord:
-        if name in self.names:
-            raise EmulatorError(409, f"A workspace named {name!r} already exists")
         now = _timestamp()
         record = WorkspaceRecord(
             id=uuid.uuid4().hex, name=name, settings=settings, created_at=now, updated_at=now, owner=owner
         )
+        self.names.claim(name, record.id)
         self.workspaces[record.id] = record
-        self.names[name] = record.id
         return record
 
     def update_workspace(self, workspace_id: str, changes: dict[str, Any]) -> WorkspaceRecord:
         record = self.workspace(workspace_id)
-        if "name" in changes and changes["name"] != record.name:
-            if changes["name"] in self.names:
-                raise EmulatorError(409, f"A workspace named {changes['name']!r} already exists")
-            del self.names[record.name]
-            record.name = changes.pop("name")
-            self.names[record.name] = record.id
-        changes.pop("name", None)
-        restart_needed = any(
-            key not in ("description", "tags") and record.settings.get(key) != value for key, value in changes.items()
-        )
-        record.settings.update(changes)
-        record.updated_at = _timestamp()
-        if restart_needed and record.life.status in ACTIVE:
-            record.require_restart = True
+        apply_changes(record, self.names, changes, active=record.life.status in ACTIVE)
         return record
 
     def delete_workspace(self, workspace_id: str, allow_active: bool) -> None:
