@@ -15,13 +15,14 @@ start afresh (a retry is for trying again).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_saturn.client.job_runs import parse_time
 
 ACTIVE = frozenset({"pending", "running"})
 GOING_OR_DONE = ACTIVE | {"completed"}
+CLOCK_SLACK = timedelta(seconds=2)
 # Renaming these keys breaks the re-attachment of retries already in flight.
 JOB_RUN_KEY = "saturn_job_run"
 STARTED_KEY = "saturn_started"
@@ -92,10 +93,11 @@ def dag_run_started(context: Any) -> datetime | None:
 
 def runs_since(runs: list[dict[str, Any]], since: datetime | None, statuses: frozenset[str]) -> list[dict[str, Any]]:
     """Runs in one of ``statuses`` that began at or after ``since`` (Saturn's start time; one without is left
-    out)."""
+    out). Saturn's times are to the second, and its clock is not Airflow's: ``CLOCK_SLACK`` is allowed."""
+    earliest = since - CLOCK_SLACK if since is not None else None
     chosen = []
     for run in runs:
         started = parse_time(run.get("started_at"))
-        if run.get("status") in statuses and started is not None and (since is None or started >= since):
+        if run.get("status") in statuses and started is not None and (earliest is None or started >= earliest):
             chosen.append(run)
     return chosen

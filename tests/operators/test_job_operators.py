@@ -234,3 +234,16 @@ def test_without_a_store_a_retry_takes_the_run_that_completed_meanwhile(saturn_c
     result = run_operator(run_job(job, False), {**context_for(Try()), "dag_run": DagRun()})
     assert (result["run_name"], result["status"]) == (earlier["run_name"], "completed")
     assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
+
+
+def test_saturn_times_are_to_the_second_and_the_clocks_differ() -> None:
+    """A run Saturn says began at 12:00:00 began after a DAG run that Airflow says began at 12:00:00.9."""
+    from datetime import UTC, datetime
+
+    from airflow_provider_saturn.reattach import GOING_OR_DONE, runs_since
+
+    dag_run_started = datetime(2026, 1, 1, 12, 0, 0, 900_000, tzinfo=UTC)
+    runs = [{"status": "running", "started_at": "2026-01-01T12:00:00+00:00"}]
+    assert runs_since(runs, dag_run_started, GOING_OR_DONE) == runs
+    old = [{"status": "running", "started_at": "2026-01-01T11:59:00+00:00"}]
+    assert runs_since(old, dag_run_started, GOING_OR_DONE) == []
