@@ -313,7 +313,7 @@ def test_delete_refuses_a_job_with_an_active_run_unless_allowed(http, clock) -> 
     assert http("GET", f"/api/jobs/{job['id']}").status_code == 404
     finished = _create(http, "echo done", name="finished")
     _start(http, finished["id"])
-    clock.advance(2 * TRANSITION)
+    clock.advance(3 * TRANSITION)  # pending, then running, then well past its end
     assert http("DELETE", f"/api/jobs/{finished['id']}").status_code == 204
     assert _create(http, "echo again", name="finished")["name"] == "finished", "the name is free again"
 
