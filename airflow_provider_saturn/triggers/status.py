@@ -132,12 +132,10 @@ class SaturnStatusTrigger(BaseTrigger):
 
     async def _client(self) -> Any:
         from airflow_provider_saturn.client.async_client import shared_async_client
-        from airflow_provider_saturn.client.credentials import resolve_credentials
         from airflow_provider_saturn.client.retry import RetryPolicy
-        from airflow_provider_saturn.hooks.saturn import async_connection_settings
+        from airflow_provider_saturn.triggers.connections import shared_connection_setup
 
-        settings = await async_connection_settings(self.saturn_conn_id)
-        credentials = resolve_credentials(settings["url"], settings["api_token"])
+        settings, credentials = await shared_connection_setup(self.saturn_conn_id)
         retry = RetryPolicy.from_dict(self.retry) if self.retry else settings["retry"]
         return shared_async_client(credentials, timeout=self.timeout or settings["timeout"], retry=retry)
 

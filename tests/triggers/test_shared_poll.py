@@ -5,6 +5,7 @@ shared poll; cancelling one touches no other; a poller with no waits left stops.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -145,3 +146,30 @@ async def test_a_deadline_before_the_next_tick_is_kept(saturn_connection, client
     event = (await first_event(slow)).payload
     assert event["status"] == "timeout"
     assert time.monotonic() - started < 2, "the wait ends at its deadline, not at the next tick"
+
+
+async def test_waits_that_start_together_look_their_connection_up_once(saturn_connection, client, monkeypatch) -> None:
+    from airflow_provider_saturn.hooks import saturn as hook_module
+
+    lookups: list[str] = []
+    real_lookup = hook_module.async_connection_settings
+
+    async def counted(conn_id: str) -> Any:
+        lookups.append(conn_id)
+        return await real_lookup(conn_id)
+
+    monkeypatch.setattr(hook_module, "async_connection_settings", counted)
+    ids = started_projects(client, 3)
+    events = await asyncio.gather(*(first_event(wait_for("jupyter_server", project)) for project in ids * 10))
+    assert [event.payload["status"] for event in events] == ["success"] * 30
+    assert lookups == ["saturn_default"], "thirty waits, one lookup"
+
+
+async def test_a_failed_connection_lookup_is_not_kept(saturn_connection, monkeypatch) -> None:
+    monkeypatch.delenv("AIRFLOW_CONN_SATURN_DEFAULT")
+    first = (await first_event(wait_for("jupyter_server", "a" * 32))).payload
+    assert first["status"] == "error" and "saturn_default" in first["message"]
+    connection = {"conn_type": "saturn", "host": saturn_connection.url, "password": "x"}
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
+    second = (await first_event(wait_for("jupyter_server", "a" * 32))).payload
+    assert "token was rejected" in second["message"], "looked up again, not the failure kept"
