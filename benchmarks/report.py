@@ -5,11 +5,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from benchmarks.client_overhead import ClientOverhead
+from benchmarks.idle_scan import IdleScan
 from benchmarks.import_cost import ImportCost
 from benchmarks.job_wait_requests import HISTORY_ROUTE, LOGS_ROUTE, STATUS_ROUTE, JobWaitRequests
-from benchmarks.wait_scale import WaitScale
+from benchmarks.shared_poll import PollCase, SharedPollResults
 
 OURS = "airflow-provider-saturn (operators + sensors)"
+NOTES = [
+    "**Deferred waits** (`benchmarks/shared_poll.py`). Three ways of waiting, each in a fresh process (one event",
+    "loop, as a triggerer runs its triggers), against a server in another process, all over TLS on 127.0.0.1",
+    "(the dbt Cloud hook only builds https URLs; the same self-signed ECDSA P-256 certificate for all):",
+    "*shared poll* is `SaturnStatusTrigger` as it is (the waits share one poller per connection and interval);",
+    "*per-wait polling* is the trigger's previous behaviour (before the shared poller): each wait reads its own",
+    "resource every interval with `client.get_resource` through `shared_async_client`, same decision and",
+    "deadline (`PerWaitStatusTrigger` in the benchmark, the old loop); *dbt Cloud trigger* is",
+    "`DbtCloudRunJobTrigger` of apache-airflow-providers-dbt-cloud against `benchmarks/fake_dbt_cloud.py`, which",
+    "answers `GET /api/v2/accounts/{account}/runs/{id}/` and counts requests (the trigger opens a new aiohttp",
+    "session, so a new TLS connection, at every poll). Poll interval 3 s for every case. The waits are mixed:",
+    "1, 2, 3, 4, 1, ... waits per resource (N waits on about N/2.5 resources); Saturn resources are 4 in 10",
+    "Jupyter servers, 3 in 10 Dask clusters and 3 in 10 job runs (runs of jobs of up to 60 runs, command",
+    "`sleep 2`: a job's runs are read in one request). Each resource changes status (to running, a run to",
+    "completed) at a planned moment spread over the 2nd and 3rd interval (emulator `transition_seconds` with",
+    "backdated starts; runs backdated so their sleep ends then); dbt runs turn from running (3) to success (10)",
+    "the same way. The measured process first runs one wait to its end (imports, connection, client: a",
+    "triggerer already serving), then gets the waits. Requests are counted by the server; *requests per",
+    "interval* divides them by the polls a wait could make in the time (wall // interval + 1). *CPU per",
+    "interval, all in* is the process's CPU time (getrusage, all threads) from making the triggers to the last",
+    "event, over wall / interval; *once all poll* is the CPU after every wait has asked for its first read, over",
+    "the intervals after that, and *start-up* the CPU before it, per wait (mostly Airflow's connection lookup",
+    "of each trigger). A case marked *fell behind* had its process busy (over 80% of a core) or answered late",
+    "(p95 delay over interval + 1 s): it could not poll every wait each interval, so its CPU per interval is",
+    "a floor of what polling them all would take. (The dbt trigger looks its connection up inside its first",
+    "poll, so for it that lookup counts after the split.) *Added RSS* is VmHWM (reset before the waits) minus",
+    "the RSS then; at 1 and 100 waits the shared poll fits in memory the process already had (freed after the",
+    "warm-up), hence about 0, while per-wait polling's 100 concurrent reads open the pool's 64 TLS connections.",
+    "*Delay* runs from the planned change to the event. `BENCH_PROFILE=/tmp/p python -m benchmarks.shared_poll",
+    "5000 --no-dbt` writes a cProfile of each measured process.",
+    "",
+    "**Idle scan** (`benchmarks/idle_scan.py`). 1,000 active resources seeded in the emulator (over TLS, another",
+    "process), started 3, 5 or 8 hours ago: 400 workspaces, 250 Dask clusters (scheduler and 2 workers), 200",
+    "deployments, 150 jobs with a run; scripted metrics: one in 7 busy (a CPU spike in the window), one in 31",
+    "without metrics, the rest idle. A fresh process runs `SaturnStopIdleResourcesOperator(idle_for=2 h, kinds=",
+    "all four, dry_run=True).execute()` once with a minimal context, `saturn_default` from",
+    "`AIRFLOW_CONN_SATURN_DEFAULT`; its HTTP stack is imported inside `execute`, as in a task. Requests by route",
+    "from the emulator; wall and CPU time of `execute`; VmHWM of the process.",
+    "",
+]
 DBT = "apache-airflow-providers-dbt-cloud (operators)"
 
 
@@ -44,38 +85,214 @@ def import_rows(costs: list[ImportCost]) -> list[Row]:
     return rows
 
 
-def scale_rows(scale: WaitScale) -> list[Row]:
-    label = f"Deferred waits, N={scale.waits:,}"
-    at_goal_size = scale.waits == 5000
+def idle_rows(scan: IdleScan) -> list[Row]:
+    """One scan of the idle operator over ``scan.resources`` active resources: requests, time, memory, verdicts."""
+    label = f"Idle scan, {scan.resources:,} resources"
+    others = sum(scan.other_requests.values())
     requests = (
-        f"{scale.requests_per_wait_per_interval:.2f} ({scale.requests:,} of at most {scale.max_requests_allowed:,})"
+        f"{scan.list_requests} list + {scan.metrics_requests:,} metrics"
+        + (f" + {others} other ({', '.join(scan.other_requests)})" if others else "")
+        + f" ({scan.candidates:,} candidates)"
     )
-    delay = f"median {scale.delay_median_s:.1f} s, p95 {scale.delay_p95_s:.1f} s"
+    requests_met = (
+        scan.list_requests <= scan.list_requests_allowed and scan.metrics_requests <= scan.candidates and not others
+    )
+    actions = ", ".join(f"{count:,} {action}" for action, count in sorted(scan.actions.items()))
     return [
         Row(
-            f"{label}: added peak RSS",
-            f"{scale.added_peak_rss_mb:.1f} MB ({scale.kib_per_wait:.1f} KiB per wait)",
-            "< 100 MB" if at_goal_size else "",
-            scale.added_peak_rss_mb < 100 if at_goal_size else None,
-        ),
-        Row(f"{label}: CPU per poll", f"{scale.cpu_ms_per_poll:.2f} ms ({scale.cpu_seconds:.1f} s in all)"),
-        Row(
-            f"{label}: requests per wait per poll interval", requests, "<= 1", scale.requests_per_wait_per_interval <= 1
-        ),
-        Row(f"{label}: TCP connections opened", str(scale.connections), "pooled", scale.connections < scale.waits),
-        Row(
-            f"{label}: delay from running to event",
-            delay,
-            f"<= poll interval ({scale.poll_interval:.0f} s) + 1 s",
-            scale.delay_p95_s <= scale.poll_interval + 1,
+            f"{label}: requests",
+            requests,
+            f"<= {scan.list_requests_allowed} list (1 + ceil(N/1000)) + 1 metrics per candidate",
+            requests_met,
         ),
         Row(
-            f"{label}: success events",
-            f"{scale.events_success:,}",
-            f"{scale.waits:,}",
-            scale.events_success == scale.waits,
+            f"{label}: wall time of execute",
+            f"{scan.wall_seconds:.1f} s (CPU {scan.cpu_seconds:.1f} s)",
+            "< 10 s",
+            scan.wall_seconds < 10,
+        ),
+        Row(
+            f"{label}: peak RSS of the measuring process",
+            f"{scan.peak_rss_mb:.0f} MB ({scan.added_peak_rss_mb:.1f} MB added by the scan)",
+        ),
+        Row(
+            f"{label}: verdicts (dry run)",
+            f"{actions} (scripted: {scan.expected_idle:,} idle)",
+            "the scripted idle ones, and only they",
+            scan.actions.get("would stop", 0) == scan.expected_idle and scan.candidates == scan.resources,
         ),
     ]
+
+
+def _by_route(case: PollCase) -> str:
+    names = {
+        "GET /api/active/resources": "list pages",
+        "GET /api/jobs/{id}/runtimesummary": "job runs reads",
+        "GET /api/workspaces/{id}": "workspace reads",
+        "GET /api/dask_clusters/{id}": "Dask cluster reads",
+    }
+    return ", ".join(f"{count:,} {names.get(route, route)}" for route, count in case.by_route.items())
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ms" if value < 100 else f"{value:,.0f} ms"
+
+
+def poll_table(results: SharedPollResults) -> tuple[list[str], list[list[str]]]:
+    """Every case's figures, as a header and rows (for RESULTS.md and the printed table)."""
+    header = [
+        "case",
+        "waits (resources)",
+        "requests per interval",
+        "CPU per interval, all in",
+        "CPU per interval once all poll",
+        "start-up CPU per wait",
+        "added RSS per wait",
+        "delay median / p95",
+        "TCP connections",
+        "events",
+    ]
+    rows = []
+    for case in results.cases:
+        saturated = " (fell behind)" if _behind(case, results.interval) else ""
+        rows.append(
+            [
+                case.name,
+                f"{case.waits:,} ({case.resources:,})",
+                f"{case.requests_per_interval:,.2f} ({case.requests:,} in {case.intervals}: {_by_route(case)})",
+                f"{_ms(case.cpu_ms_per_interval)} ({100 * case.cpu_share:.0f}% of a core){saturated}",
+                _ms(case.polling_cpu_ms_per_interval),
+                "n/a" if case.start_up_ms_per_wait is None else f"{case.start_up_ms_per_wait:.2f} ms",
+                f"{case.kib_per_wait:.1f} KiB ({case.added_peak_rss_kib / 1024:.1f} MB)",
+                f"{case.delay_median_s:.1f} s / {case.delay_p95_s:.1f} s",
+                f"{case.connections:,}",
+                ", ".join(f"{count:,} {status}" for status, count in sorted(case.events.items()))
+                + "".join(f"; {note}" for note in case.notes),
+            ]
+        )
+    return header, rows
+
+
+def _behind(case: PollCase, interval: float) -> bool:
+    """Whether a case could not keep up: its process over 80% of a core, or its events late."""
+    return case.cpu_share > 0.8 or case.delay_p95_s > interval + 1
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float:
+    return (theirs or 0.0) / ours if ours else float("inf")
+
+
+def poll_rows(results: SharedPollResults) -> list[Row]:
+    """The goals of the shared poll, against per-wait polling and the dbt Cloud trigger of the same run."""
+    interval = results.interval
+    rows = []
+    shared = {case.waits: case for case in results.cases if case.mode == "shared"}
+    per_wait = {case.waits: case for case in results.cases if case.mode == "per_wait"}
+    dbt = next((case for case in results.cases if case.mode == "dbt"), None)
+    big = shared.get(5000)
+    if big is not None:
+        rows.append(
+            Row(
+                "Shared poll, N=5,000: requests per poll interval",
+                f"{big.requests_per_interval:.1f} ({_by_route(big)}; {big.jobs} jobs)",
+                "<= 20",
+                big.requests_per_interval <= 20,
+            )
+        )
+        other = per_wait.get(5000)
+        if other is not None:
+            ratio = _ratio(big.cpu_ms_per_interval, other.cpu_ms_per_interval)
+            saturated = (
+                f"; per-wait polling fell behind ({100 * other.cpu_share:.0f}% of a core, p95 delay "
+                f"{other.delay_p95_s:.1f} s), so its figure is a floor"
+                if _behind(other, interval)
+                else ""
+            )
+            rows.append(
+                Row(
+                    "Shared poll vs per-wait polling, N=5,000: CPU per poll interval (all in)",
+                    f"{_ms(big.cpu_ms_per_interval)} vs {_ms(other.cpu_ms_per_interval)}: {ratio:.1f}x less{saturated}",
+                    ">= 10x less",
+                    ratio >= 10,
+                )
+            )
+            steady = _ratio(big.polling_cpu_ms_per_interval, other.polling_cpu_ms_per_interval)
+            rows.append(
+                Row(
+                    "Shared poll vs per-wait polling, N=5,000: CPU per poll interval once every wait polls",
+                    f"{_ms(big.polling_cpu_ms_per_interval)} vs {_ms(other.polling_cpu_ms_per_interval)}: "
+                    f"{steady:.1f}x less (start-up: {big.start_up_ms_per_wait or 0:.2f} vs "
+                    f"{other.start_up_ms_per_wait or 0:.2f} ms per wait)",
+                )
+            )
+    mid = shared.get(1000)
+    if mid is not None and dbt is not None and dbt.waits == 1000:
+        cpu = _ratio(mid.cpu_ms_per_interval, dbt.cpu_ms_per_interval)
+        rows.append(
+            Row(
+                "Shared poll vs dbt Cloud trigger, N=1,000: CPU per poll interval",
+                f"{_ms(mid.cpu_ms_per_interval)} vs {_ms(dbt.cpu_ms_per_interval)} ({cpu:.1f}x less)",
+                "< half of dbt Cloud's",
+                mid.cpu_ms_per_interval < dbt.cpu_ms_per_interval / 2,
+            )
+        )
+        memory = _ratio(mid.kib_per_wait, dbt.kib_per_wait)
+        rows.append(
+            Row(
+                "Shared poll vs dbt Cloud trigger, N=1,000: added RSS per wait",
+                f"{mid.kib_per_wait:.1f} vs {dbt.kib_per_wait:.1f} KiB ({memory:.0f}x less)",
+                "< half of dbt Cloud's",
+                mid.kib_per_wait < dbt.kib_per_wait / 2,
+            )
+        )
+    for waits, case in sorted(shared.items()):
+        rows.append(
+            Row(
+                f"Shared poll, N={waits:,}: added RSS per wait",
+                f"{case.kib_per_wait:.1f} KiB ({case.added_peak_rss_kib / 1024:.1f} MB)",
+                "<= 10 KiB",
+                case.kib_per_wait <= 10,
+            )
+        )
+    for waits, case in sorted(shared.items()):
+        rows.append(
+            Row(
+                f"Shared poll, N={waits:,}: delay from status change to event",
+                f"median {case.delay_median_s:.1f} s, p95 {case.delay_p95_s:.1f} s, max {case.delay_max_s:.1f} s",
+                f"p95 <= interval ({interval:g} s) + 1 s",
+                case.delay_p95_s <= interval + 1,
+            )
+        )
+    one, one_before = shared.get(1), per_wait.get(1)
+    if one is not None and one_before is not None:
+        cpu_allowed = max(1.25 * one_before.cpu_ms_per_interval, one_before.cpu_ms_per_interval + 1)
+        rows.append(
+            Row(
+                "Shared poll vs per-wait polling, N=1",
+                f"requests {one.requests_per_interval:.2f} vs {one_before.requests_per_interval:.2f} per interval; "
+                f"CPU {_ms(one.cpu_ms_per_interval)} vs {_ms(one_before.cpu_ms_per_interval)} per interval; "
+                f"RSS {one.added_peak_rss_kib} vs {one_before.added_peak_rss_kib} KiB; "
+                f"delay {one.delay_median_s:.1f} vs {one_before.delay_median_s:.1f} s",
+                "no worse: requests <=, CPU within 25% or 1 ms (noise), RSS within 16 KiB, delay <= interval + 1 s",
+                one.requests_per_interval <= one_before.requests_per_interval
+                and one.cpu_ms_per_interval <= cpu_allowed
+                and one.added_peak_rss_kib <= one_before.added_peak_rss_kib + 16
+                and one.delay_p95_s <= interval + 1,
+            )
+        )
+    failed = [
+        f"{case.name} N={case.waits:,}: {case.events}" for case in results.cases if set(case.events) != {"success"}
+    ]
+    total = sum(case.waits for case in results.cases)
+    rows.append(
+        Row(
+            "Waits: events, every case",
+            f"{total:,} success in {len(results.cases)} cases" if not failed else "; ".join(failed),
+            "all success",
+            not failed,
+        )
+    )
+    return rows
 
 
 def overhead_rows(overhead: ClientOverhead) -> list[Row]:
@@ -120,17 +337,44 @@ def job_wait_rows(waits: list[JobWaitRequests]) -> list[Row]:
     return rows
 
 
-def as_text(rows: list[Row]) -> str:
+Table = tuple[str, list[str], list[list[str]]]  # title, header, rows
+
+
+def as_text(rows: list[Row], tables: list[Table] | None = None) -> str:
     width = max(len(row.measure) for row in rows)
     lines = []
     for row in rows:
         goal = f"  [goal {row.goal}: {row.verdict}]" if row.goal else ""
         lines.append(f"{row.measure:<{width}}  {row.figure}{goal}")
+    for title, header, table in tables or []:
+        lines += ["", title]
+        lines += [
+            "  " + " | ".join(f"{name}: {cell}" for name, cell in zip(header, cells, strict=True)) for cells in table
+        ]
     return "\n".join(lines)
 
 
-def as_markdown(rows: list[Row], *, when: str, seconds: float, machine: str) -> str:
+def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *["| " + " | ".join(cells) + " |" for cells in rows],
+    ]
+
+
+def as_markdown(
+    rows: list[Row],
+    *,
+    when: str,
+    seconds: float,
+    machine: str,
+    tables: list[Table] | None = None,
+    notes: list[str] | None = None,
+) -> str:
     missed = [row.measure for row in rows if row.met is False]
+    sections: list[str] = []
+    for title, header, table in tables or []:
+        sections += [f"## {title}", "", *_markdown_table(header, table), ""]
     return "\n".join(
         [
             "# Benchmark results",
@@ -142,9 +386,9 @@ def as_markdown(rows: list[Row], *, when: str, seconds: float, machine: str) -> 
             "|---|---|---|---|",
             *[f"| {row.measure} | {row.figure} | {row.goal} | {row.verdict} |" for row in rows],
             "",
+            *sections,
             "How each is measured: `benchmarks/import_cost.py` (fresh processes, on top of an imported",
-            "`airflow.sdk`), `benchmarks/wait_scale.py` (triggers in one event loop in a fresh process, the emulator",
-            "in another; requests and connections counted by the emulator; RSS from /proc),",
+            "`airflow.sdk`), `benchmarks/shared_poll.py` (below), `benchmarks/idle_scan.py` (below),",
             "`benchmarks/client_overhead.py` (the two calls alternated, medians), `benchmarks/job_wait_requests.py`",
             "(one job-run trigger in a fresh process, log followed and not, the emulator in another; the run writes",
             "3 bursts of 100 lines 5 s apart; requests counted by route by the emulator; lines recorded from the",
@@ -152,5 +396,6 @@ def as_markdown(rows: list[Row], *, when: str, seconds: float, machine: str) -> 
             "",
             f"Goals missed: {', '.join(missed) if missed else 'none'}.",
             "",
+            *(notes or []),
         ]
     )
