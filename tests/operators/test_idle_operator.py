@@ -168,3 +168,33 @@ def test_the_report_is_a_table_in_the_task_log(saturn_connection, capsys) -> Non
     run_operator(idle_operator(dry_run=True))
     out = capsys.readouterr().out
     assert "name" in out and "CPU max" in out and "tabled-000000" in out and "would stop" in out
+
+
+SHAPES: dict[str, tuple[dict[str, Any], str]] = {
+    "idle": ({"series": {"cpu": 10}}, "stopped"),
+    "busy": ({"series": {"cpu": 900}}, "kept"),
+    "spiky": ({"series": {"cpu": [5] * 19 + [950]}}, "kept"),
+    "missing": ({"missing": True}, "kept"),
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("kind", ["workspace", "dask_cluster", "deployment", "job"])
+def test_each_kind_with_each_shape_of_metrics(saturn_connection, kind: str, shape: str) -> None:
+    emulator = saturn_connection
+    extra = {"scale": 2} if kind == "deployment" else {}
+    (resource,) = seed(emulator, kind, f"{kind.replace('_', '-')}-{shape}", **extra)
+    script, expected = SHAPES[shape]
+    emulator.set_metrics(kind, resource, **script)
+    (row,) = run_operator(idle_operator(kinds=[kind], cpu_below=0.1))
+    assert (row["id"], row["action"]) == (resource, expected), row["reason"]
+
+
+@pytest.mark.parametrize("kind", ["dask_cluster", "deployment"])
+def test_one_pod_without_metrics_means_not_idle(saturn_connection, kind: str) -> None:
+    emulator = saturn_connection
+    (resource,) = seed(emulator, kind, "partial", **({"n_workers": 2} if kind == "dask_cluster" else {"scale": 2}))
+    silent_pod = "worker-1" if kind == "dask_cluster" else "replica-1"
+    emulator.set_metrics(kind, resource, series={"cpu": 5}, missing_pods=[silent_pod])
+    (row,) = run_operator(idle_operator(kinds=[kind], dry_run=True))
+    assert row["action"] == "kept" and "no metrics for pod" in row["reason"]
