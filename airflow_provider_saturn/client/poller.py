@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (kind, resource id)
 FIRST_TICK_DELAY = 0.05  # the first waits to arrive are answered this soon, together
+# A list of active resources that fails this many ticks in a row is given up for reads of their own (until it
+# works again): the failure is more likely Saturn's than the list's the first times.
+LIST_FAILURES_BEFORE_FALLBACK = 2
 
 
 class SharedPoller:
@@ -56,6 +59,7 @@ class SharedPoller:
         self._list_pages = 1
         self._list_absent = 0
         self._list_usable = True
+        self._list_failures = 0  # in a row
         self.stats = {"ticks": 0, "list_pages": 0, "reads": 0, "job_reads": 0}
 
     def seconds_to_next_tick(self) -> float | None:
@@ -116,10 +120,16 @@ class SharedPoller:
         others = [key for key in keys if key[0] != "job_run"]
         answers: dict[Key, Any] = {}
         found: dict[Key, dict[str, Any]] = {}
+        alone = others
         if self._list_worth_it(len(others)):
-            found = await self._read_active_list(others)
-        answers.update({key: found[key] for key in others if key in found})
-        alone = [key for key in others if key not in found]
+            try:
+                found = await self._read_active_list(others)
+            except SaturnTransientError as error:  # each of them gets it, as a read of its own would
+                answers.update(dict.fromkeys(others, error))
+                alone = []
+            else:
+                answers.update({key: found[key] for key in others if key in found})
+                alone = [key for key in others if key not in found]
         jobs = _by_job(runs)
         results = await asyncio.gather(
             *(self._read_one(key) for key in alone),
@@ -141,14 +151,20 @@ class SharedPoller:
     async def _read_active_list(self, keys: list[Key]) -> dict[Key, dict[str, Any]]:
         try:
             found, pages = await active_resources(self.client)
-        except SaturnTransientError as error:  # read each on its own this time
-            log.warning("Could not read Saturn's active resources (%s); reading each on its own", error)
+        except SaturnTransientError as error:
+            self._list_failures += 1
+            if self._list_failures <= LIST_FAILURES_BEFORE_FALLBACK:
+                # Saturn is most likely down for every read: the waits poll on, and no herd of reads of their
+                # own hits it while it recovers.
+                raise
+            log.warning("Could not read Saturn's active resources again (%s); reading each on its own", error)
             return {}
         except SaturnError as error:  # e.g. refused for this token: stop trying
             log.warning("Saturn's list of active resources is not usable (%s); reading each on its own", error)
             self._list_usable = False
             return {}
         self.stats["list_pages"] += pages
+        self._list_failures = 0
         self._list_pages = pages
         self._list_absent = sum(1 for key in keys if key not in found)
         return found

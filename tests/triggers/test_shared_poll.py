@@ -173,3 +173,18 @@ async def test_a_failed_connection_lookup_is_not_kept(saturn_connection, monkeyp
     monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
     second = (await first_event(wait_for("jupyter_server", "a" * 32))).payload
     assert "token was rejected" in second["message"], "looked up again, not the failure kept"
+
+
+async def test_an_outage_brings_no_herd_of_reads_of_their_own(saturn_connection, client) -> None:
+    """While Saturn's list fails, the waits poll on without a read each; a list that keeps failing is given up
+    for reads of their own."""
+    saturn_connection.state.transition_seconds = 0.3
+    ids = started_projects(client, 6)
+    saturn_connection.set_faults(error_rate=1.0)
+    loop = asyncio.get_running_loop()
+    loop.call_later(INTERVAL * 1.5, saturn_connection.set_faults)  # a short outage: two ticks at most
+    waits = [wait_for("jupyter_server", project, retry={"max_attempts": 1}) for project in ids]
+    events = await asyncio.gather(*(first_event(wait) for wait in waits))
+    assert [event.payload["status"] for event in events] == ["success"] * 6
+    # (A first tick that comes before every wait has asked may read the early ones on their own.)
+    assert requests_to(saturn_connection, "GET /api/workspaces/{id}") <= 2, "no read of its own per wait"
