@@ -6,11 +6,17 @@
     python dev.py lint      # ruff and mypy
     python dev.py package   # build the wheel and sdist (dist/), install each in a fresh venv and check it
     python dev.py bench     # the benchmarks (benchmarks/RESULTS.md)
+    python dev.py e2e       # a real Airflow 3.3 deployment (Postgres, Redis, Celery) and its scenarios
     python dev.py tools     # only make sure uv is there, and say which one is used
+
+``e2e`` takes ``--quick`` (a shorter subset), ``--keep-logs``, ``--only a,b`` and ``--scale`` (the 500 deferred
+sensors measurement); it installs the Debian packages it needs (postgresql, redis-server) with apt-get when run as
+root, and otherwise names them.
 
 Uses the ``uv`` on PATH; without one, installs uv once into ``.dev-tools/uv`` (``pip install --target``,
 so never into the Python running this script: it works on a Debian/Ubuntu system Python, PEP 668).
-Then the locked environments (uv.lock): ``.venv`` for Airflow 3 and ``.venv-af2`` for Airflow 2.11.
+Then the locked environments (uv.lock): ``.venv`` for Airflow 3 and ``.venv-af2`` for Airflow 2.11 (and
+``.venv-bench``, ``.venv-e2e`` for the benchmarks and the end-to-end deployment).
 """
 
 from __future__ import annotations
@@ -35,6 +41,12 @@ LINES: dict[str, dict[str, Any]] = {
     "3": {"venv": ".venv", "groups": ["--group", "airflow3"]},
     "2": {"venv": ".venv-af2", "groups": ["--no-group", "airflow3", "--group", "airflow2"]},
     "bench": {"venv": ".venv-bench", "groups": ["--group", "bench"]},
+    "e2e": {"venv": ".venv-e2e", "groups": ["--no-default-groups", "--group", "e2e"]},
+}
+# What `dev.py e2e` needs of the system: a Debian package for each program, found on PATH or where Debian puts it.
+E2E_SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
+    "postgresql": ("initdb", "postgres"),
+    "redis-server": ("redis-server",),
 }
 
 
@@ -161,6 +173,58 @@ def lint() -> None:
 
 def bench() -> None:
     run([python_of("bench"), "-m", "benchmarks"])
+
+
+# ---------------------------------------------------------------------------------------------- e2e
+
+
+def _program_found(program: str) -> bool:
+    """On PATH, or in a Debian PostgreSQL directory (``/usr/lib/postgresql/<version>/bin``, not on PATH)."""
+    return shutil.which(program) is not None or any(Path("/usr/lib/postgresql").glob(f"*/bin/{program}"))
+
+
+def missing_system_packages() -> list[str]:
+    """The Debian packages of ``E2E_SYSTEM_PACKAGES`` whose programs are not found."""
+    return [
+        package
+        for package, programs in E2E_SYSTEM_PACKAGES.items()
+        if not all(_program_found(program) for program in programs)
+    ]
+
+
+def ensure_system_packages() -> None:
+    """Install what the e2e deployment needs with apt-get when root; otherwise say what to install and stop."""
+    missing = missing_system_packages()
+    if not missing:
+        return
+    names = " ".join(missing)
+    if os.name != "posix" or os.geteuid() != 0:
+        fail(
+            f"the e2e deployment needs the Debian packages {names}: run `sudo apt-get install -y {names}` (or as "
+            "root, `python dev.py e2e` installs them itself), then run this again."
+        )
+    if shutil.which("apt-get") is None:
+        fail(
+            f"the e2e deployment needs PostgreSQL and Redis ({names}), and this system has no apt-get: install them "
+            "with its package manager, then run this again."
+        )
+    print(f"e2e: installing the Debian packages {names} (apt-get, as root)", flush=True)
+    apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
+    run(["apt-get", "update", "-q"], env=apt_env, error="apt-get update failed")
+    run(
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
+        env=apt_env,
+        error=f"apt-get could not install {names}",
+    )
+    still = missing_system_packages()
+    if still:
+        fail(f"apt-get installed {names}, but their programs are still not found: {still}")
+
+
+def e2e(arguments: list[str]) -> None:
+    """The end-to-end deployment: system packages, then ``.venv-e2e``, then ``python -m e2e`` (exit code passed on)."""
+    ensure_system_packages()
+    run([python_of("e2e"), "-m", "e2e", *arguments])
 
 
 # ---------------------------------------------------------------------------------------------- package
@@ -337,6 +401,8 @@ def main() -> None:
         package()
     elif command == "bench":
         bench()
+    elif command == "e2e":
+        e2e(sys.argv[2:])
     elif command == "tools":
         tools()
     else:

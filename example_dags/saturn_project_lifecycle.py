@@ -46,7 +46,7 @@ with DAG(
     update = SaturnUpdateProjectOperator(
         task_id="update_project",
         project_id=PROJECT,
-        description="Updated by {{ dag.dag_id }} on {{ ds }}",
+        description="Updated by {{ dag.dag_id }} in run {{ run_id }}",
         jupyter_size="large",
     )
     start = SaturnStartJupyterOperator(task_id="start_jupyter", jupyter_server_id=PROJECT, wait_for_completion=False)

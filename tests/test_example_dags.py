@@ -180,7 +180,7 @@ def test_project_lifecycle(airflow_db, saturn_connection, client: SaturnClient, 
     assert set(states(dag_run).values()) == {"success"}
     updated = xcom(dag_run, "update_project", "return_value")
     assert updated["instance_size"] == "large"
-    assert updated["description"].startswith("Updated by saturn_project_lifecycle on ")
+    assert updated["description"] == f"Updated by saturn_project_lifecycle in run {dag_run.run_id}"
     assert client.list_projects() == [], "deleted at the end"
 
 
