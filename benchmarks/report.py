@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from benchmarks.client_overhead import ClientOverhead
 from benchmarks.idle_scan import IdleScan
@@ -397,5 +398,16 @@ def as_markdown(
             f"Goals missed: {', '.join(missed) if missed else 'none'}.",
             "",
             *(notes or []),
+            *_real_triggerer_section(),
         ]
     )
+
+
+REAL_TRIGGERER = Path(__file__).resolve().parent / "E2E_TRIGGERER.md"
+
+
+def _real_triggerer_section() -> list[str]:
+    """The figures of the real triggerer (``python dev.py e2e --scale`` writes them), beside these."""
+    if not REAL_TRIGGERER.is_file():
+        return []
+    return ["", *REAL_TRIGGERER.read_text().rstrip().splitlines()]

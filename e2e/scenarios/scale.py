@@ -58,6 +58,53 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / TICKS
 
 
+FIGURES = Path(__file__).resolve().parents[2] / "benchmarks" / "E2E_TRIGGERER.md"
+
+
+def write_figures(
+    *,
+    idle_rss: float,
+    added_rss: float,
+    idle_cpu: float,
+    cpu: float,
+    requests: float,
+    lists: float,
+    reads: float,
+    deferred_in: float,
+) -> None:
+    """The figures, for ``benchmarks/RESULTS.md`` (which includes this file) beside the in-process ones."""
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = [
+        ("triggerer RSS, no triggers", f"{idle_rss:.0f} MiB (triggerer and its trigger runner)"),
+        (
+            f"triggerer RSS added by {SENSORS} waits",
+            f"{added_rss:.0f} MiB ({added_rss * 1024 / SENSORS:.0f} KiB per wait)",
+        ),
+        (
+            f"triggerer CPU per {POKE_INTERVAL:.0f} s poll interval",
+            f"{cpu:.2f} s with {SENSORS} waits, {idle_cpu:.2f} s with none",
+        ),
+        (
+            "Saturn requests per poll interval",
+            f"{requests:.1f} ({lists:.1f} reads of the active resources, {reads:.1f} reads of one workspace; "
+            f"per-wait polling: {SENSORS})",
+        ),
+        (f"time for {SENSORS} sensors to run once on 2 Celery workers and defer", f"{deferred_in:.0f} s"),
+    ]
+    lines = [
+        "## On a real triggerer (`python dev.py e2e --scale`)",
+        "",
+        f"Measured {when}: {SENSORS} deferred `SaturnJupyterServerSensor` waits (workspaces that stay `pending`,",
+        "so the waits go on) in the one triggerer of a real Airflow 3.3 deployment (Postgres, Redis, Celery),",
+        "over six poll intervals.",
+        "",
+        "| measure | figure |",
+        "|---|---|",
+        *[f"| {measure} | {figure} |" for measure, figure in rows],
+    ]
+    FIGURES.write_text("\n".join(lines) + "\n")
+
+
 def run(deployment: Deployment, evidence: Evidence) -> None:
     api, saturn, db = deployment.api, deployment.emulator, deployment.db
     triggerer = deployment.components["triggerer"]
@@ -102,6 +149,16 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
     reads = (count(stats_end, READ) - count(stats_start, READ)) / intervals
     lists = (count(stats_end, LIST) - count(stats_start, LIST)) / intervals
     requests = (stats_end["requests"] - stats_start["requests"]) / intervals
+    write_figures(
+        idle_rss=idle_rss,
+        added_rss=max(samples) - idle_rss,
+        idle_cpu=idle_cpu,
+        cpu=cpu / intervals,
+        requests=requests,
+        lists=lists,
+        reads=reads,
+        deferred_in=deferred_in,
+    )
     evidence.note(
         f"triggerer during ({SENSORS} waits): RSS {min(samples):.0f}-{max(samples):.0f} MiB "
         f"(+{max(samples) - idle_rss:.0f} MiB over idle); {cpu / intervals:.2f} CPU s per {POKE_INTERVAL:.0f}s poll "
