@@ -10,7 +10,9 @@ treat that server as its own (stop it on failure or kill). The task records what
   this DAG run started and is still going, or completed, is the earlier try's, when it is the only one.
 
 What the earlier try started decides the retry: still going, follow it; completed, done; failed or gone,
-start afresh (a retry is for trying again).
+start afresh (a retry is for trying again). A completed run counts only for one of Airflow's own retries: the
+first try after a user cleared the task is a request to run it again, so it starts a new run (a run still
+going is followed either way: two runs of one task at once are never wanted).
 """
 
 from __future__ import annotations
@@ -77,10 +79,28 @@ def started_by_earlier_try(context: Any, kind: str, resource_id: str) -> bool:
     return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource_id
 
 
-def is_retry(context: Any) -> bool:
-    """Whether this try follows an earlier one of the same task instance."""
+def follows_earlier_try(context: Any) -> bool:
+    """Whether this try follows an earlier one of the same task instance (a retry, or a run after a clear)."""
     try_number = getattr(context.get("ti"), "try_number", 1)
     return isinstance(try_number, int) and try_number > 1
+
+
+def is_automatic_retry(context: Any, retries: Any) -> bool:
+    """Whether this try is one of Airflow's retries of a failed try, not the first try of the task instance or
+    the first after a user cleared it.
+
+    Airflow's own rule (the task runner's ``get_first_reschedule_date``): a clear sets ``max_tries`` to the last
+    try number plus ``retries``, so the first try of a series is ``max_tries - retries + 1``. Without
+    ``max_tries`` (a hand-made context), any try after the first counts.
+    """
+    ti = context.get("ti")
+    try_number = getattr(ti, "try_number", 1)
+    max_tries = getattr(ti, "max_tries", None)
+    if not isinstance(try_number, int) or isinstance(try_number, bool):
+        return False
+    if isinstance(max_tries, int) and not isinstance(max_tries, bool) and max_tries >= 0 and isinstance(retries, int):
+        return try_number > max_tries - retries + 1
+    return try_number > 1
 
 
 def dag_run_started(context: Any) -> datetime | None:

@@ -129,6 +129,26 @@ class AirflowAPI:
         )
         return list(found.get("task_instances", [])) if isinstance(found, dict) else []
 
+    def clear_task(self, dag_id: str, run_id: str, task_id: str) -> list[dict[str, Any]]:
+        """What a user does with "Clear" on a finished task in the UI: run it again."""
+        found = self.request(
+            "POST",
+            f"/dags/{dag_id}/clearTaskInstances",
+            json={
+                "dry_run": False,
+                "dag_run_id": run_id,
+                "task_ids": [task_id],
+                "only_failed": False,
+                "reset_dag_runs": True,
+            },
+        )
+        return list(found.get("task_instances", [])) if isinstance(found, dict) else []
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+        """The XCom value the task's latest try pushed under ``key``, as stored (JSON)."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        return self.request("GET", path)["value"]
+
     def jobs(self, job_type: str) -> list[dict[str, Any]]:
         """Jobs of one type (``SchedulerJob``, ``TriggererJob``), newest first."""
         found = self.request("GET", "/jobs", params={"job_type": job_type, "limit": 100, "order_by": "-id"})

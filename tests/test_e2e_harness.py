@@ -182,7 +182,7 @@ def test_hostname_callable(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_scenario_selection():
-    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g"]
+    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g", "h"]
     assert [s.key for s in select(None, quick=True, scale_run=False)] == list(QUICK)
     assert [s.key for s in select(None, quick=False, scale_run=True)][-1] == "scale"
     assert [s.key for s in select(["f", "a"], quick=False, scale_run=False)] == ["f", "a"]

@@ -10,9 +10,11 @@ from airflow_provider_saturn.client.wire import JOB_FIELDS
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
 from airflow_provider_saturn.reattach import (
+    ACTIVE,
     GOING_OR_DONE,
     dag_run_started,
-    is_retry,
+    follows_earlier_try,
+    is_automatic_retry,
     recorded_job_run,
     remember_job_run,
     runs_since,
@@ -105,9 +107,12 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         return self.wait_or_defer(run["id"], run, started_here=True)
 
     def earlier_run(self, context: Context, job_id: str) -> dict[str, Any] | None:
-        """The run an earlier try of this task started, if it is still going or completed; else ``None``."""
+        """The run an earlier try of this task started, if it is still going, or completed and this try is one of
+        Airflow's retries; else ``None``."""
         from airflow_provider_saturn.client.errors import SaturnNotFoundError
 
+        # A completed run is this try's result only on Airflow's own retry; after a user's clear, run again.
+        taken = GOING_OR_DONE if is_automatic_retry(context, self.retries) else ACTIVE
         run_name = recorded_job_run(context, job_id)
         if run_name is not None:
             try:
@@ -115,14 +120,14 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             except SaturnNotFoundError:
                 self.log.info("The run %s an earlier try started is gone; starting a new one", run_name)
                 return None
-        elif task_state_store(context) is None and is_retry(context):
+        elif task_state_store(context) is None and follows_earlier_try(context):
             since = dag_run_started(context)
-            found = runs_since(self.hook.list_job_runs(job_id), since, GOING_OR_DONE)
+            found = runs_since(self.hook.list_job_runs(job_id), since, taken)
             if len(found) != 1:
                 if found:
                     self.log.warning(
-                        "%d runs of job %s began in this DAG run and are going or completed; none is taken for "
-                        "this retry's own",
+                        "%d runs of job %s that began in this DAG run could be an earlier try's; none is taken "
+                        "for this try's own",
                         len(found),
                         job_id,
                     )
@@ -130,12 +135,19 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             run = found[0]
         else:
             return None
-        if run["status"] in ("pending", "running"):
+        if run["status"] in ACTIVE:
             self.log.info("Re-attaching to run %s of job %s, started by an earlier try", run["run_name"], job_id)
             return run
-        if run["status"] == "completed":
+        if run["status"] == "completed" and "completed" in taken:
             self.log.info("Run %s of job %s, started by an earlier try, has completed", run["run_name"], job_id)
             return run
+        if run["status"] == "completed":
+            self.log.info(
+                "Run %s of job %s, started before the task was cleared, has completed: starting a new run",
+                run["run_name"],
+                job_id,
+            )
+            return None
         self.log.info("Run %s, started by an earlier try, is %s: starting a new run", run["run_name"], run["status"])
         return None
 

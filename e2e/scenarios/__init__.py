@@ -15,6 +15,7 @@ from e2e.evidence import Evidence
 from e2e.scenarios import (
     example_dags,
     execution_timeout,
+    job_reattach,
     mark_failed,
     saturn_outage,
     scale,
@@ -45,6 +46,7 @@ SCENARIOS = [
         execution_timeout,
         scheduler_restart,
         saturn_outage,
+        job_reattach,
     )
 ]
 """Every scenario of a full run, in order."""

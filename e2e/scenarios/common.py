@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from e2e.deployment import Deployment, component_of
+from e2e.airflow_env import HEARTBEAT_TIMEOUT
+from e2e.deployment import WORKERS, Deployment, component_of
 from e2e.emulator import count
+from e2e.evidence import Evidence
 from e2e.metadb import TriggerRow, find_value
+from e2e.processes import process_table
 from e2e.waiting import wait_for
 
 TRIGGER_CLASS = "airflow_provider_saturn.triggers.status.SaturnStatusTrigger"
+RETRY_WAIT = HEARTBEAT_TIMEOUT + 120  # heartbeat timeout, detection, retry delay, queueing, start-up
 
 
 def run_id(prefix: str) -> str:
@@ -133,3 +137,40 @@ def parse_api_time(value: str | None) -> float | None:
     if not value:
         return None
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def kill_worker_running(
+    deployment: Deployment, evidence: Evidence, dag_id: str, run: str, task_id: str, moment: str
+) -> str:
+    """SIGKILL the worker running the task's current try; returns its name."""
+    ti = deployment.api.task_instance(dag_id, run, task_id)
+    victim = component_of(ti["hostname"])
+    evidence.require(
+        ti["state"] == "running" and victim in WORKERS,
+        f"{task_id} try {ti['try_number']} is running on {victim} ({ti['state']})",
+    )
+    pids = deployment.kill(victim)
+    time.sleep(0.5)
+    alive = set(pids) & set(process_table())
+    evidence.check(
+        not alive,
+        f"killed {victim} {moment}: SIGKILL to its {len(pids)} processes (Celery, pool, task supervisor and task), "
+        f"none left{'' if not alive else f' (alive: {sorted(alive)})'}",
+    )
+    return victim
+
+
+def wait_retry_elsewhere(
+    deployment: Deployment, evidence: Evidence, dag_id: str, run: str, task_id: str, victim: str
+) -> None:
+    """Wait until the next try runs (or ran), then bring the killed worker back; bounded."""
+    killed_at = time.monotonic()
+    ti = deployment.api.task_instance(dag_id, run, task_id)
+    retry = deployment.api.wait_task(
+        dag_id, run, task_id, {"running", "success", "failed"}, timeout=RETRY_WAIT, try_number=ti["try_number"] + 1
+    )
+    evidence.note(
+        f"{task_id} try {retry['try_number']} {retry['state']} on {component_of(retry['hostname'])} "
+        f"{time.monotonic() - killed_at:.0f}s after the kill (heartbeat timeout {HEARTBEAT_TIMEOUT}s)"
+    )
+    deployment.start(victim)

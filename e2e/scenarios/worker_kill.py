@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import time
 
-from e2e.airflow_env import HEARTBEAT_TIMEOUT
-from e2e.deployment import WORKERS, Deployment, component_of
+from e2e.deployment import Deployment, component_of
 from e2e.emulator import count
 from e2e.evidence import Evidence
-from e2e.processes import process_table
-from e2e.scenarios.common import describe_tries, requests_summary, run_id
+from e2e.scenarios.common import (
+    describe_tries,
+    kill_worker_running,
+    requests_summary,
+    run_id,
+    wait_retry_elsewhere,
+)
 from e2e.waiting import wait_for
 
 KEY = "b"
@@ -30,7 +34,6 @@ DAG = "e2e_worker_kill"
 PROJECT = "e2e-worker-kill"
 LATENCY = 4.0  # seconds added to each Saturn request while the create runs
 TRANSITION = 50.0  # how long the workspace takes to start
-RETRY_WAIT = HEARTBEAT_TIMEOUT + 120  # heartbeat timeout, detection, retry delay, queueing, start-up
 ROUTES = [
     "POST /api/workspaces",
     "POST /api/dask_clusters",
@@ -55,9 +58,11 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
         interval=0.1,
         what="create_project to re-read the project it made",
     )
-    first = _kill_worker_running(deployment, evidence, run, "create_project", "while it read back the project it made")
+    first = kill_worker_running(
+        deployment, evidence, DAG, run, "create_project", "while it read back the project it made"
+    )
     saturn.faults()  # Saturn at full speed again
-    _wait_retry_elsewhere(deployment, evidence, run, "create_project", first)
+    wait_retry_elsewhere(deployment, evidence, DAG, run, "create_project", first)
 
     # 2. During the sync start's wait: the workspace is pending for 50 s and the task polls it every second.
     wait_for(
@@ -68,8 +73,8 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
     )
     deployment.wait_worker_ready(first, timeout=120)  # so that the next kill leaves a worker to retry on
     time.sleep(3)  # a few polls into the wait
-    second = _kill_worker_running(deployment, evidence, run, "start_jupyter", "while it waited for the workspace")
-    _wait_retry_elsewhere(deployment, evidence, run, "start_jupyter", second)
+    second = kill_worker_running(deployment, evidence, DAG, run, "start_jupyter", "while it waited for the workspace")
+    wait_retry_elsewhere(deployment, evidence, DAG, run, "start_jupyter", second)
 
     final = api.wait_run(DAG, run, timeout=TRANSITION + 120)
     deployment.wait_worker_ready(second, timeout=120)
@@ -96,36 +101,3 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
         f"Saturn ends with {[(p['name'], p['status']) for p in projects]}, its Dask cluster "
         f"{cluster and cluster['status']}: what the DAG wants running, and nothing else",
     )
-
-
-def _kill_worker_running(deployment: Deployment, evidence: Evidence, run: str, task_id: str, moment: str) -> str:
-    """SIGKILL the worker running the task's current try; returns its name."""
-    ti = deployment.api.task_instance(DAG, run, task_id)
-    victim = component_of(ti["hostname"])
-    evidence.require(
-        ti["state"] == "running" and victim in WORKERS,
-        f"{task_id} try {ti['try_number']} is running on {victim} ({ti['state']})",
-    )
-    pids = deployment.kill(victim)
-    time.sleep(0.5)
-    alive = set(pids) & set(process_table())
-    evidence.check(
-        not alive,
-        f"killed {victim} {moment}: SIGKILL to its {len(pids)} processes (Celery, pool, task supervisor and task), "
-        f"none left{'' if not alive else f' (alive: {sorted(alive)})'}",
-    )
-    return victim
-
-
-def _wait_retry_elsewhere(deployment: Deployment, evidence: Evidence, run: str, task_id: str, victim: str) -> None:
-    """Wait until the next try runs (or ran), then bring the killed worker back; bounded."""
-    killed_at = time.monotonic()
-    ti = deployment.api.task_instance(DAG, run, task_id)
-    retry = deployment.api.wait_task(
-        DAG, run, task_id, {"running", "success", "failed"}, timeout=RETRY_WAIT, try_number=ti["try_number"] + 1
-    )
-    evidence.note(
-        f"{task_id} try {retry['try_number']} {retry['state']} on {component_of(retry['hostname'])} "
-        f"{time.monotonic() - killed_at:.0f}s after the kill (heartbeat timeout {HEARTBEAT_TIMEOUT}s)"
-    )
-    deployment.start(victim)

@@ -184,6 +184,74 @@ def test_without_a_store_a_retry_finds_the_one_run_going(saturn_connection, clie
     assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
 
 
+class TryOf(RecordingTI):
+    """A try as Airflow numbers it: ``max_tries`` is what a clear resets (to the last try plus ``retries``)."""
+
+    def __init__(self, try_number: int, max_tries: int) -> None:
+        super().__init__()
+        self.try_number = try_number
+        self.max_tries = max_tries
+
+
+# With retries=1: try 1 of max 1 is the first, try 2 of max 1 Airflow's retry, try 3 of max 3 the first after a
+# user cleared the task following try 2.
+FIRST_TRY, AUTOMATIC_RETRY, FIRST_AFTER_CLEAR = (1, 1), (2, 1), (3, 3)
+
+
+def earlier_completed_run(client: SaturnClient, job: dict[str, Any], store: DictStore | None) -> str:
+    """A first try that started a run and gave up on it; the run then completes."""
+    context = {**context_for(TryOf(*FIRST_TRY)), **({"task_state_store": store} if store is not None else {})}
+    with pytest.raises(SaturnWaitTimeoutError):
+        run_operator(run_job(job, False, retries=1, timeout=0.2, stop_on_failure=False), context)
+    (run,) = client.list_job_runs(job["id"])
+    deadline = time.monotonic() + 20
+    while client.get_job_run(job["id"], run["run_name"])["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return str(run["run_name"])
+
+
+class DagRunOfNow:
+    """The DAG run, as far as a retry without a store reads it: when it started."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        self.start_date = datetime.now(UTC) - timedelta(seconds=5)
+
+
+@pytest.mark.parametrize("with_store", [True, False], ids=["task-state-store", "saturn-state"])
+@pytest.mark.parametrize(
+    ("this_try", "runs_again"), [(AUTOMATIC_RETRY, False), (FIRST_AFTER_CLEAR, True)], ids=["retry", "after-clear"]
+)
+def test_a_completed_run_is_a_retrys_result_but_a_cleared_task_runs_again(
+    saturn_connection, client, with_store: bool, this_try: tuple[int, int], runs_again: bool
+) -> None:
+    job = client.create_job("nightly", "sleep 0.5; echo finished")
+    store = DictStore() if with_store else None
+    earlier = earlier_completed_run(client, job, store)
+    context = {**context_for(TryOf(*this_try)), "dag_run": DagRunOfNow()}
+    if store is not None:
+        context["task_state_store"] = store
+    result = run_operator(run_job(job, False, retries=1), context)
+    assert result["status"] == "completed"
+    assert (result["run_name"] != earlier) is runs_again
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == (2 if runs_again else 1)
+
+
+def test_after_a_clear_a_run_still_going_is_followed_not_doubled(saturn_connection, client) -> None:
+    job = client.create_job("long-report", "sleep 1.5; echo finished")
+    store = DictStore()
+    with pytest.raises(SaturnWaitTimeoutError):  # a worker crash, then the user clears the failed task
+        run_operator(
+            run_job(job, False, retries=1, timeout=0.2, stop_on_failure=False),
+            {**context_for(TryOf(*FIRST_TRY)), "task_state_store": store},
+        )
+    context = {**context_for(TryOf(*FIRST_AFTER_CLEAR)), "task_state_store": store}
+    result = run_operator(run_job(job, False, retries=1), context)
+    assert result["run_name"] == store.get(JOB_RUN_KEY)["run_name"] and result["status"] == "completed"
+    assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
+
+
 def test_run_by_job_name(saturn_connection, client, job) -> None:
     operator = SaturnRunJobOperator(task_id="run", job_name="report", deferrable=False, **FAST)
     assert run_operator(operator)["job_id"] == job["id"]
