@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 IF_EXISTS = ("fail", "reuse", "update")
 JOB_SETTINGS = tuple(name for name in JOB_FIELDS if name not in ("name", "command"))
+# Saturn settings whose operator argument has another name: Airflow's own ``retries`` is the task's.
+ARGUMENT_OF = {"retries": "job_retries"}
 
 
 class SaturnRunJobOperator(SaturnWaitingOperator):
@@ -188,9 +190,11 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
     :param name: the job's name (unique in Saturn). Templated.
     :param command: what a run runs. Templated.
     :param if_exists: ``"fail"`` (default), ``"reuse"`` it as it is, or ``"update"`` it with these settings.
-    :param description, image_uri, instance_size, environment_variables, start_script, working_dir, scale,
-        retries: Saturn's JobCreate settings, as in ``SaturnHook.create_job``; ``instance_size`` is checked
-        against Saturn's sizes before anything is sent.
+    :param description, image_uri, instance_size, environment_variables, start_script, working_dir, scale:
+        Saturn's JobCreate settings, as in ``SaturnHook.create_job``; ``instance_size`` is checked against
+        Saturn's sizes before anything is sent.
+    :param job_retries: Saturn's ``retries`` setting of the job: how often Saturn retries a failed pod of a run.
+        (``retries`` stays Airflow's: how often the task is retried, from ``default_args`` too.)
     :return: the job, with ``command``, ``start_script`` and environment variable values as ``"***"``.
         Pushed: XComs ``job_id`` and ``saturn_url``.
     """
@@ -221,7 +225,7 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         start_script: str | None = None,
         working_dir: str | None = None,
         scale: int | None = None,
-        retries: int | None = None,
+        job_retries: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -237,12 +241,12 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         self.start_script = start_script
         self.working_dir = working_dir
         self.scale = scale
-        self.retries = retries
+        self.job_retries = job_retries
 
     def settings(self) -> dict[str, Any]:
         """The settings given (``None`` ones left out), ``command`` included."""
-        given = {name: getattr(self, name) for name in JOB_SETTINGS if getattr(self, name) is not None}
-        return {"command": self.command, **given}
+        given = {name: getattr(self, ARGUMENT_OF.get(name, name)) for name in JOB_SETTINGS}
+        return {"command": self.command, **{name: value for name, value in given.items() if value is not None}}
 
     def execute(self, context: Context) -> dict[str, Any]:
         job = self.hook.find_job_by_name(self.name)

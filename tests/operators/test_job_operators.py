@@ -278,6 +278,46 @@ def test_create_job_is_idempotent(saturn_connection, client) -> None:
     assert len(client.list_jobs()) == 1
 
 
+def test_retries_stay_airflows_and_job_retries_are_saturns(saturn_connection, client) -> None:
+    """``retries`` (also from a DAG's ``default_args``) is the task's; Saturn's setting is ``job_retries``."""
+    from_defaults = SaturnCreateJobOperator(
+        task_id="create", name="airflow-retries", command="echo one", default_args={"retries": 3}
+    )
+    assert from_defaults.retries == 3
+    assert client.get_job(run_operator(from_defaults)["id"])["retries"] == 0
+    saturn_retries = SaturnCreateJobOperator(
+        task_id="create", name="saturn-retries", command="echo one", job_retries=2, retries=1
+    )
+    assert saturn_retries.retries == 1
+    assert client.get_job(run_operator(saturn_retries)["id"])["retries"] == 2
+
+
+def test_no_operator_argument_shadows_one_of_airflows() -> None:
+    """An argument named like one of BaseOperator's would take its value from ``default_args`` and hide Airflow's
+    own (as Saturn's ``retries`` once did)."""
+    import inspect
+
+    from airflow_provider_saturn import operators, sensors
+    from airflow_provider_saturn.compat import BaseOperator
+
+    airflows = set(inspect.signature(BaseOperator.__init__).parameters) - {"self", "kwargs", "args"}
+    classes = [
+        value
+        for module in (operators, sensors)
+        for value in vars(module).values()
+        if inspect.isclass(value) and issubclass(value, BaseOperator)
+    ]
+    assert len(classes) >= 15
+    for cls in classes:
+        own = {
+            name
+            for klass in cls.__mro__
+            if klass.__module__.startswith("airflow_provider_saturn") and "__init__" in vars(klass)
+            for name in inspect.signature(vars(klass)["__init__"]).parameters
+        }
+        assert not own & airflows, f"{cls.__name__} shadows {sorted(own & airflows)}"
+
+
 def test_delete_job(saturn_connection, client, job) -> None:
     run_operator(SaturnDeleteJobOperator(task_id="delete", job_id=job["id"]))
     assert client.list_jobs() == []
