@@ -28,6 +28,7 @@ CLOCK_SLACK = timedelta(seconds=2)
 # Renaming these keys breaks the re-attachment of retries already in flight.
 JOB_RUN_KEY = "saturn_job_run"
 STARTED_KEY = "saturn_started"
+CREATED_KEY = "saturn_created"
 
 
 def task_state_store(context: Any) -> Any:
@@ -83,6 +84,29 @@ def follows_earlier_try(context: Any) -> bool:
     """Whether this try follows an earlier one of the same task instance (a retry, or a run after a clear)."""
     try_number = getattr(context.get("ti"), "try_number", 1)
     return isinstance(try_number, int) and try_number > 1
+
+
+def remember_created(context: Any, kind: str, resource_id: str) -> None:
+    """Record that this try created a resource, as soon as Saturn answers (Airflow 3.3+)."""
+    store = task_state_store(context)
+    if store is not None:
+        store.set(CREATED_KEY, {"kind": kind, "id": resource_id})
+
+
+def created_by_earlier_try(context: Any, kind: str, resource: dict[str, Any]) -> bool:
+    """Whether an earlier try of this task created ``resource`` (found by its name).
+
+    With a task state store, only its record counts. Without one (Airflow 2.11, 3.0-3.2), a later try takes
+    a resource Saturn says was created since the DAG run started (``created_at``, with ``CLOCK_SLACK``).
+    """
+    store = task_state_store(context)
+    if store is not None:
+        saved = store.get(CREATED_KEY)
+        return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource.get("id")
+    if not follows_earlier_try(context):
+        return False
+    since, created = dag_run_started(context), parse_time(resource.get("created_at"))
+    return since is not None and created is not None and created >= since - CLOCK_SLACK
 
 
 def is_automatic_retry(context: Any, retries: Any) -> bool:

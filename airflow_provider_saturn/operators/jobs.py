@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_saturn.client.wire import JOB_FIELDS
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
+from airflow_provider_saturn.operators.by_name import checked_if_exists, create_by_name
 from airflow_provider_saturn.reattach import (
     ACTIVE,
     GOING_OR_DONE,
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
     from airflow_provider_saturn.run_logs import RunLog
 
-IF_EXISTS = ("fail", "reuse", "update")
 JOB_SETTINGS = tuple(name for name in JOB_FIELDS if name not in ("name", "command"))
 # Saturn settings whose operator argument has another name: Airflow's own ``retries`` is the task's.
 ARGUMENT_OF = {"retries": "job_retries"}
@@ -185,7 +185,8 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
 
 
 class SaturnCreateJobOperator(SaturnBaseOperator):
-    """Create a Saturn Job, idempotently: a job of the same name is handled by ``if_exists``.
+    """Create a Saturn Job, idempotently: a job of the same name is handled by ``if_exists``, except one that an
+    earlier try of this task created (its worker died): a retry carries on with it.
 
     :param name: the job's name (unique in Saturn). Templated.
     :param command: what a run runs. Templated.
@@ -229,11 +230,9 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS:
-            raise ValueError(f"if_exists must be one of {list(IF_EXISTS)}, not {if_exists!r}")
         self.name = name
         self.command = command
-        self.if_exists = if_exists
+        self.if_exists = checked_if_exists(if_exists)
         self.description = description
         self.image_uri = image_uri
         self.instance_size = instance_size
@@ -249,20 +248,17 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         return {"command": self.command, **{name: value for name, value in given.items() if value is not None}}
 
     def execute(self, context: Context) -> dict[str, Any]:
-        job = self.hook.find_job_by_name(self.name)
-        if job is None:
-            job = self.hook.create_job(name=self.name, **self.settings())
-            self.log.info("Created Saturn job %r (%s)", self.name, job["id"])
-        elif self.if_exists == "fail":
-            raise ValueError(
-                f"A Saturn job named {self.name!r} already exists ({job['id']}); "
-                "set if_exists='reuse' or 'update' to use it"
-            )
-        elif self.if_exists == "update":
-            job = self.hook.update_job(job["id"], **self.settings())
-            self.log.info("Updated the existing Saturn job %r (%s)", self.name, job["id"])
-        else:
-            self.log.info("Reusing the existing Saturn job %r (%s)", self.name, job["id"])
+        settings = self.settings()
+        job = create_by_name(
+            self,
+            context,
+            kind="job",
+            name=self.name,
+            if_exists=self.if_exists,
+            find=self.hook.find_job_by_name,
+            create=lambda: self.hook.create_job(name=self.name, **settings),
+            update=lambda job_id: self.hook.update_job(job_id, **settings),
+        )
         push_link_xcoms(context, saturn_ui_url(self.hook.get_conn().url, job["id"], "job"), {XCOM_JOB_ID: job["id"]})
         return job
 

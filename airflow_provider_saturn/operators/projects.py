@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.wire import WORKSPACE_FIELDS
 from airflow_provider_saturn.operators.base import SaturnBaseOperator
+from airflow_provider_saturn.operators.by_name import checked_if_exists, create_by_name
 
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
 
-IF_EXISTS = ("fail", "reuse", "update")
 SETTINGS = tuple(name for name in WORKSPACE_FIELDS if name != "name")  # the seed's, but name
 TEMPLATED_SETTINGS = tuple(name for name in SETTINGS if name != "jupyter_start_ssh")
 DASK_SETTINGS = frozenset({"n_workers", "worker_size", "scheduler_size", "nthreads"})
@@ -50,7 +50,8 @@ class _SaturnProjectSettingsOperator(SaturnBaseOperator):
 
 
 class SaturnCreateProjectOperator(_SaturnProjectSettingsOperator):
-    """Create a Saturn project, idempotently: a project of the same name is handled by ``if_exists``.
+    """Create a Saturn project, idempotently: a project of the same name is handled by ``if_exists``, except one
+    that an earlier try of this task created (its worker died): a retry carries on with it.
 
     :param name: the project name (unique in Saturn). Templated.
     :param if_exists: ``"fail"`` (default), ``"reuse"`` it as it is, or ``"update"`` it with these settings.
@@ -75,30 +76,25 @@ class SaturnCreateProjectOperator(_SaturnProjectSettingsOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if if_exists not in IF_EXISTS:
-            raise ValueError(f"if_exists must be one of {list(IF_EXISTS)}, not {if_exists!r}")
         unknown = set(dask_cluster or {}) - DASK_SETTINGS
         if unknown:
             raise ValueError(f"Unknown dask_cluster settings {sorted(unknown)}; known: {sorted(DASK_SETTINGS)}")
         self.name = name
-        self.if_exists = if_exists
+        self.if_exists = checked_if_exists(if_exists)
         self.dask_cluster = dask_cluster
 
     def execute(self, context: Context) -> dict[str, Any]:
-        project = self.hook.find_project_by_name(self.name)
-        if project is None:
-            project = self.hook.create_project(name=self.name, **self.settings())
-            self.log.info("Created Saturn project %r (%s)", self.name, project["id"])
-        elif self.if_exists == "fail":
-            raise ValueError(
-                f"A Saturn project named {self.name!r} already exists ({project['id']}); "
-                "set if_exists='reuse' or 'update' to use it"
-            )
-        elif self.if_exists == "update" and self.settings():
-            project = self.hook.update_project(project["id"], **self.settings())
-            self.log.info("Updated the existing Saturn project %r (%s)", self.name, project["id"])
-        else:
-            self.log.info("Reusing the existing Saturn project %r (%s)", self.name, project["id"])
+        settings = self.settings()
+        project = create_by_name(
+            self,
+            context,
+            kind="project",
+            name=self.name,
+            if_exists=self.if_exists,
+            find=self.hook.find_project_by_name,
+            create=lambda: self.hook.create_project(name=self.name, **settings),
+            update=(lambda project_id: self.hook.update_project(project_id, **settings)) if settings else None,
+        )
         if self.dask_cluster is not None and not project["dask_cluster_id"]:
             cluster = self.hook.create_dask_cluster(project["id"], **self.dask_cluster)
             self.log.info("Attached Dask cluster %s", cluster["id"])

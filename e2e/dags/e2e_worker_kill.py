@@ -26,8 +26,7 @@ with DAG(
 ) as dag:
     create = SaturnCreateProjectOperator(
         task_id="create_project",
-        name="e2e-worker-kill",
-        if_exists="reuse",
+        name="e2e-worker-kill",  # if_exists="fail" (default): the retry must know the project is its own
         dask_cluster={"n_workers": 1},
     )
     start = SaturnStartJupyterOperator(

@@ -7,7 +7,8 @@ last request is in flight, after Saturn has made the project and its cluster. Th
 it polls a workspace that takes 50 s to come up. After each kill the scheduler finds the task without a heartbeat
 and retries it; the killed worker comes back only once the retry runs elsewhere.
 
-Expected: each retry runs on the other worker and succeeds; Saturn saw one project create, one cluster create,
+Expected: each retry runs on the other worker and succeeds (the create's retry, with ``if_exists="fail"``, knows
+the project as its own from the task state store); Saturn saw one project create, one cluster create,
 one start and no stop; the project ends running with its cluster stopped (what the DAG asked for, nothing more);
 none of the killed processes is left.
 """

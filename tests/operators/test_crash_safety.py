@@ -72,3 +72,65 @@ def test_without_a_record_a_server_found_starting_is_not_stopped(slow_project, c
             start(slow_project, deferrable=False, timeout=0.3), {**context_for(), "task_state_store": DictStore()}
         )
     assert client.get_jupyter_server(slow_project["id"])["status"] == "pending"
+
+
+class LaterTry(RecordingTI):
+    """A try after the first (a retry, or the first after a clear)."""
+
+    try_number = 2
+
+
+class DagRunStarted:
+    """The DAG run, as far as a try without a store reads it: when it started."""
+
+    def __init__(self, seconds_ago: float) -> None:
+        from datetime import UTC, datetime
+
+        self.start_date = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+
+
+def create_project(**kwargs: Any) -> Any:
+    from airflow_provider_saturn.operators import SaturnCreateProjectOperator
+
+    return SaturnCreateProjectOperator(task_id="create", name="made-once", **kwargs)
+
+
+def create_job(**kwargs: Any) -> Any:
+    from airflow_provider_saturn.operators import SaturnCreateJobOperator
+
+    return SaturnCreateJobOperator(task_id="create", name="made-once", command="echo one", **kwargs)
+
+
+CREATES = {"project": (create_project, "POST /api/workspaces"), "job": (create_job, "POST /api/jobs")}
+
+
+@pytest.mark.parametrize("kind", sorted(CREATES))
+def test_a_retry_carries_on_with_what_its_earlier_try_created(saturn_connection, kind: str) -> None:
+    from tests.conftest import requests_to
+
+    make, route = CREATES[kind]
+    store = DictStore()
+    first = run_operator(make(), {**context_for(), "task_state_store": store})  # then the worker dies
+    again = run_operator(make(), {**context_for(LaterTry()), "task_state_store": store})  # if_exists="fail"
+    assert again["id"] == first["id"]
+    assert requests_to(saturn_connection, route) == 1
+
+
+@pytest.mark.parametrize("kind", sorted(CREATES))
+def test_a_name_taken_by_someone_else_still_fails(saturn_connection, client, kind: str) -> None:
+    make, _ = CREATES[kind]
+    run_operator(make())  # another task, another DAG: this task's store has no record of it
+    with pytest.raises(ValueError, match="already exists"):
+        run_operator(make(), {**context_for(LaterTry()), "task_state_store": DictStore()})
+
+
+@pytest.mark.parametrize("kind", sorted(CREATES))
+def test_without_a_store_a_later_try_takes_what_was_created_in_this_dag_run(saturn_connection, kind: str) -> None:
+    make, _ = CREATES[kind]
+    first = run_operator(make(), {**context_for(), "dag_run": DagRunStarted(seconds_ago=5)})
+    later = {**context_for(LaterTry()), "dag_run": DagRunStarted(seconds_ago=5)}
+    assert run_operator(make(), later)["id"] == first["id"]
+    with pytest.raises(ValueError, match="already exists"):  # the first try of the task: not its own
+        run_operator(make(), {**context_for(), "dag_run": DagRunStarted(seconds_ago=5)})
+    with pytest.raises(ValueError, match="already exists"):  # created before this DAG run started
+        run_operator(make(), {**context_for(LaterTry()), "dag_run": DagRunStarted(seconds_ago=-60)})
