@@ -1,8 +1,9 @@
-"""Re-attaching a retried task to what an earlier try of it started, instead of starting it again.
+"""Re-attaching a retried task to what an earlier try of it started or created, instead of doing it again.
 
 A worker that dies while a task waits leaves the Saturn side going: the job run it started runs on, the
-Jupyter server it started goes on starting. The retry must follow that run, not start a second one, and must
-treat that server as its own (stop it on failure or kill). The task records what it started before it waits:
+Jupyter server it started goes on starting, the project it created exists. The retry must follow that run, not
+start a second one, must treat that server as its own (stop it on failure or kill), and must carry on with that
+project rather than fail on its name. The task records what it started or created before it waits:
 
 - on Airflow 3.3+, in the task state store (``context["task_state_store"]``), which outlives the try, as
   Airflow's ``ResumableJobMixin`` does;
