@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_provider_saturn.client.job_runs import parse_time
+from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES, COMPLETED
 
-ACTIVE = frozenset({"pending", "running"})
-GOING_OR_DONE = ACTIVE | {"completed"}
+GOING_OR_DONE = ACTIVE_STATUSES | {COMPLETED}
 CLOCK_SLACK = timedelta(seconds=2)
 # Renaming these keys breaks the re-attachment of retries already in flight.
 JOB_RUN_KEY = "saturn_job_run"
@@ -60,11 +60,22 @@ def recorded_job_run(context: Any, job_id: str) -> str | None:
     return None
 
 
-def remember_started(context: Any, kind: str, resource_id: str) -> None:
-    """Record that this try asked Saturn to start a resource, before waiting on it (Airflow 3.3+)."""
+def _remember(context: Any, key: str, kind: str, resource_id: Any) -> None:
+    """Record a resource of ``kind`` under ``key`` in the task state store, when there is one."""
     store = task_state_store(context)
     if store is not None:
-        store.set(STARTED_KEY, {"kind": kind, "id": resource_id})
+        store.set(key, {"kind": kind, "id": resource_id})
+
+
+def _recorded(store: Any, key: str, kind: str, resource_id: Any) -> bool:
+    """Whether the store's record under ``key`` names this resource of ``kind``."""
+    saved = store.get(key)
+    return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource_id
+
+
+def remember_started(context: Any, kind: str, resource_id: str) -> None:
+    """Record that this try asked Saturn to start a resource, before waiting on it (Airflow 3.3+)."""
+    _remember(context, STARTED_KEY, kind, resource_id)
 
 
 def started_by_earlier_try(context: Any, kind: str, resource_id: str) -> bool:
@@ -75,23 +86,23 @@ def started_by_earlier_try(context: Any, kind: str, resource_id: str) -> bool:
     task's (it is never stopped by it).
     """
     store = task_state_store(context)
-    if store is None:
-        return False
-    saved = store.get(STARTED_KEY)
-    return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource_id
+    return store is not None and _recorded(store, STARTED_KEY, kind, resource_id)
+
+
+def _count(value: Any) -> int | None:
+    """An Airflow try count as an int (a bool or anything else is no count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def follows_earlier_try(context: Any) -> bool:
     """Whether this try follows an earlier one of the same task instance (a retry, or a run after a clear)."""
-    try_number = getattr(context.get("ti"), "try_number", 1)
-    return isinstance(try_number, int) and try_number > 1
+    try_number = _count(getattr(context.get("ti"), "try_number", 1))
+    return try_number is not None and try_number > 1
 
 
 def remember_created(context: Any, kind: str, resource_id: str) -> None:
     """Record that this try created a resource, as soon as Saturn answers (Airflow 3.3+)."""
-    store = task_state_store(context)
-    if store is not None:
-        store.set(CREATED_KEY, {"kind": kind, "id": resource_id})
+    _remember(context, CREATED_KEY, kind, resource_id)
 
 
 def created_by_earlier_try(context: Any, kind: str, resource: dict[str, Any]) -> bool:
@@ -102,8 +113,7 @@ def created_by_earlier_try(context: Any, kind: str, resource: dict[str, Any]) ->
     """
     store = task_state_store(context)
     if store is not None:
-        saved = store.get(CREATED_KEY)
-        return isinstance(saved, dict) and saved.get("kind") == kind and saved.get("id") == resource.get("id")
+        return _recorded(store, CREATED_KEY, kind, resource.get("id"))
     if not follows_earlier_try(context):
         return False
     since, created = dag_run_started(context), parse_time(resource.get("created_at"))
@@ -119,12 +129,13 @@ def is_automatic_retry(context: Any, retries: Any) -> bool:
     ``max_tries`` (a hand-made context), any try after the first counts.
     """
     ti = context.get("ti")
-    try_number = getattr(ti, "try_number", 1)
-    max_tries = getattr(ti, "max_tries", None)
-    if not isinstance(try_number, int) or isinstance(try_number, bool):
+    try_number = _count(getattr(ti, "try_number", 1))
+    max_tries = _count(getattr(ti, "max_tries", None))
+    task_retries = _count(retries)
+    if try_number is None:
         return False
-    if isinstance(max_tries, int) and not isinstance(max_tries, bool) and max_tries >= 0 and isinstance(retries, int):
-        return try_number > max_tries - retries + 1
+    if max_tries is not None and max_tries >= 0 and task_retries is not None:
+        return try_number > max_tries - task_retries + 1
     return try_number > 1
 
 

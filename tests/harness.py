@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 try:
@@ -21,6 +22,36 @@ class RecordingTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.pushed[key] = value
         self.order.append(key)
+
+
+class TryOf(RecordingTI):
+    """A try as Airflow numbers it: ``max_tries`` is what a clear resets (to the last try plus ``retries``);
+    ``None`` leaves it unknown, as in a hand-made context."""
+
+    def __init__(self, try_number: int, max_tries: int | None = None) -> None:
+        super().__init__()
+        self.try_number = try_number
+        self.max_tries = max_tries
+
+
+class DagRunStarted:
+    """The DAG run, as far as a try without a task state store reads it: when it started."""
+
+    def __init__(self, seconds_ago: float = 5) -> None:
+        self.start_date = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+
+
+class DictStore:
+    """Airflow 3.3's task state store interface (``get``/``set``), kept across the tries of one test."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any, **_: Any) -> None:
+        self.values[key] = value
 
 
 def context_for(ti: RecordingTI | None = None) -> Any:

@@ -18,6 +18,7 @@ STOPPED = "stopped"
 ERROR = "error"
 COMPLETED = "completed"  # job runs only: the success of a run
 TARGET_STATUSES = ("running", "stopped", "error", "completed")
+ACTIVE_STATUSES = frozenset({"pending", "running"})  # on its way up, or up
 
 KIND_LABELS = {
     "jupyter_server": "Jupyter server",

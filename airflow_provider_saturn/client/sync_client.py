@@ -10,12 +10,11 @@ from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.deployments import DeploymentOperations
 from airflow_provider_saturn.client.jobs import JobOperations
 from airflow_provider_saturn.client.responses import RequestTarget
+from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
 from airflow_provider_saturn.client.sync_transport import SyncTransport
 from airflow_provider_saturn.client.wire import Paths
 
 log = logging.getLogger(__name__)
-
-ACTIVE_STATUSES = frozenset({"pending", "running"})
 
 
 class SaturnClient(JobOperations, DeploymentOperations, SyncTransport):

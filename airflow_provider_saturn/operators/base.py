@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
 from airflow_provider_saturn.compat import BaseOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
@@ -159,7 +160,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         """
         kind = self.resource_kind
         label = f"{KIND_LABELS[kind]} {resource_id}"
-        started_here = current["status"] not in ("pending", "running")
+        started_here = current["status"] not in ACTIVE_STATUSES
         if started_here:
             current = start()
             remember_started(context, kind, resource_id)

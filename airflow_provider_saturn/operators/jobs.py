@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
 from airflow_provider_saturn.client.wire import JOB_FIELDS
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
 from airflow_provider_saturn.operators.by_name import checked_if_exists, create_by_name
 from airflow_provider_saturn.reattach import (
-    ACTIVE,
     GOING_OR_DONE,
     dag_run_started,
     follows_earlier_try,
@@ -114,7 +114,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         from airflow_provider_saturn.client.errors import SaturnNotFoundError
 
         # A completed run is this try's result only on Airflow's own retry; after a user's clear, run again.
-        taken = GOING_OR_DONE if is_automatic_retry(context, self.retries) else ACTIVE
+        taken = GOING_OR_DONE if is_automatic_retry(context, self.retries) else ACTIVE_STATUSES
         run_name = recorded_job_run(context, job_id)
         if run_name is not None:
             try:
@@ -137,7 +137,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             run = found[0]
         else:
             return None
-        if run["status"] in ACTIVE:
+        if run["status"] in ACTIVE_STATUSES:
             self.log.info("Re-attaching to run %s of job %s, started by an earlier try", run["run_name"], job_id)
             return run
         if run["status"] == "completed" and "completed" in taken:

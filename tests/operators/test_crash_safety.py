@@ -11,8 +11,7 @@ import pytest
 
 from airflow_provider_saturn.client import SaturnClient, SaturnWaitTimeoutError
 from airflow_provider_saturn.operators import SaturnStartJupyterOperator
-from tests.harness import RecordingTI, context_for, run_operator
-from tests.operators.test_job_operators import DictStore
+from tests.harness import DagRunStarted, DictStore, RecordingTI, TryOf, context_for, run_operator
 
 
 @pytest.fixture
@@ -74,21 +73,6 @@ def test_without_a_record_a_server_found_starting_is_not_stopped(slow_project, c
     assert client.get_jupyter_server(slow_project["id"])["status"] == "pending"
 
 
-class LaterTry(RecordingTI):
-    """A try after the first (a retry, or the first after a clear)."""
-
-    try_number = 2
-
-
-class DagRunStarted:
-    """The DAG run, as far as a try without a store reads it: when it started."""
-
-    def __init__(self, seconds_ago: float) -> None:
-        from datetime import UTC, datetime
-
-        self.start_date = datetime.now(UTC) - timedelta(seconds=seconds_ago)
-
-
 def create_project(**kwargs: Any) -> Any:
     from airflow_provider_saturn.operators import SaturnCreateProjectOperator
 
@@ -111,7 +95,7 @@ def test_a_retry_carries_on_with_what_its_earlier_try_created(saturn_connection,
     make, route = CREATES[kind]
     store = DictStore()
     first = run_operator(make(), {**context_for(), "task_state_store": store})  # then the worker dies
-    again = run_operator(make(), {**context_for(LaterTry()), "task_state_store": store})  # if_exists="fail"
+    again = run_operator(make(), {**context_for(TryOf(2)), "task_state_store": store})  # if_exists="fail"
     assert again["id"] == first["id"]
     assert requests_to(saturn_connection, route) == 1
 
@@ -121,16 +105,16 @@ def test_a_name_taken_by_someone_else_still_fails(saturn_connection, client, kin
     make, _ = CREATES[kind]
     run_operator(make())  # another task, another DAG: this task's store has no record of it
     with pytest.raises(ValueError, match="already exists"):
-        run_operator(make(), {**context_for(LaterTry()), "task_state_store": DictStore()})
+        run_operator(make(), {**context_for(TryOf(2)), "task_state_store": DictStore()})
 
 
 @pytest.mark.parametrize("kind", sorted(CREATES))
 def test_without_a_store_a_later_try_takes_what_was_created_in_this_dag_run(saturn_connection, kind: str) -> None:
     make, _ = CREATES[kind]
     first = run_operator(make(), {**context_for(), "dag_run": DagRunStarted(seconds_ago=5)})
-    later = {**context_for(LaterTry()), "dag_run": DagRunStarted(seconds_ago=5)}
+    later = {**context_for(TryOf(2)), "dag_run": DagRunStarted(seconds_ago=5)}
     assert run_operator(make(), later)["id"] == first["id"]
     with pytest.raises(ValueError, match="already exists"):  # the first try of the task: not its own
         run_operator(make(), {**context_for(), "dag_run": DagRunStarted(seconds_ago=5)})
     with pytest.raises(ValueError, match="already exists"):  # created before this DAG run started
-        run_operator(make(), {**context_for(LaterTry()), "dag_run": DagRunStarted(seconds_ago=-60)})
+        run_operator(make(), {**context_for(TryOf(2)), "dag_run": DagRunStarted(seconds_ago=-60)})

@@ -18,22 +18,17 @@ from airflow_provider_saturn.operators import (
 )
 from airflow_provider_saturn.reattach import JOB_RUN_KEY
 from tests.conftest import requests_to
-from tests.harness import RecordingTI, context_for, prepare_thread, run_operator
+from tests.harness import (
+    DagRunStarted,
+    DictStore,
+    RecordingTI,
+    TryOf,
+    context_for,
+    prepare_thread,
+    run_operator,
+)
 
 FAST: Any = {"poll_interval": 0.05, "timeout": 20}
-
-
-class DictStore:
-    """Airflow 3.3's task state store interface (``get``/``set``), kept across the tries of one test."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, Any] = {}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, **_: Any) -> None:
-        self.values[key] = value
 
 
 def run_job(job: dict[str, Any], deferrable: bool, **kwargs: Any) -> SaturnRunJobOperator:
@@ -169,28 +164,11 @@ def test_a_retry_after_a_failed_run_starts_afresh(saturn_connection, client) -> 
 
 def test_without_a_store_a_retry_finds_the_one_run_going(saturn_connection, client) -> None:
     """Airflow 2.11: no task state store; the retry asks Saturn."""
-    from datetime import UTC, datetime, timedelta
-
-    class Try(RecordingTI):
-        try_number = 2
-
-    class DagRun:
-        start_date = datetime.now(UTC) - timedelta(seconds=5)
-
     job = client.create_job("no-store", "sleep 1")
     earlier = client.start_job(job["id"])
-    result = run_operator(run_job(job, False), {**context_for(Try()), "dag_run": DagRun()})
+    result = run_operator(run_job(job, False), {**context_for(TryOf(2)), "dag_run": DagRunStarted()})
     assert result["run_name"] == earlier["run_name"]
     assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
-
-
-class TryOf(RecordingTI):
-    """A try as Airflow numbers it: ``max_tries`` is what a clear resets (to the last try plus ``retries``)."""
-
-    def __init__(self, try_number: int, max_tries: int) -> None:
-        super().__init__()
-        self.try_number = try_number
-        self.max_tries = max_tries
 
 
 # With retries=1: try 1 of max 1 is the first, try 2 of max 1 Airflow's retry, try 3 of max 3 the first after a
@@ -210,15 +188,6 @@ def earlier_completed_run(client: SaturnClient, job: dict[str, Any], store: Dict
     return str(run["run_name"])
 
 
-class DagRunOfNow:
-    """The DAG run, as far as a retry without a store reads it: when it started."""
-
-    def __init__(self) -> None:
-        from datetime import UTC, datetime, timedelta
-
-        self.start_date = datetime.now(UTC) - timedelta(seconds=5)
-
-
 @pytest.mark.parametrize("with_store", [True, False], ids=["task-state-store", "saturn-state"])
 @pytest.mark.parametrize(
     ("this_try", "runs_again"), [(AUTOMATIC_RETRY, False), (FIRST_AFTER_CLEAR, True)], ids=["retry", "after-clear"]
@@ -229,7 +198,7 @@ def test_a_completed_run_is_a_retrys_result_but_a_cleared_task_runs_again(
     job = client.create_job("nightly", "sleep 0.5; echo finished")
     store = DictStore() if with_store else None
     earlier = earlier_completed_run(client, job, store)
-    context = {**context_for(TryOf(*this_try)), "dag_run": DagRunOfNow()}
+    context = {**context_for(TryOf(*this_try)), "dag_run": DagRunStarted()}
     if store is not None:
         context["task_state_store"] = store
     result = run_operator(run_job(job, False, retries=1), context)
@@ -325,21 +294,13 @@ def test_delete_job(saturn_connection, client, job) -> None:
 
 
 def test_without_a_store_a_retry_takes_the_run_that_completed_meanwhile(saturn_connection, client) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    class Try(RecordingTI):
-        try_number = 2
-
-    class DagRun:
-        start_date = datetime.now(UTC) - timedelta(seconds=5)
-
     job = client.create_job("done-meanwhile", "echo quick")
     earlier = client.start_job(job["id"])
     deadline = time.monotonic() + 10
     while client.get_job_run(job["id"], earlier["run_name"])["status"] != "completed":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    result = run_operator(run_job(job, False), {**context_for(Try()), "dag_run": DagRun()})
+    result = run_operator(run_job(job, False), {**context_for(TryOf(2)), "dag_run": DagRunStarted()})
     assert (result["run_name"], result["status"]) == (earlier["run_name"], "completed")
     assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
 
