@@ -35,6 +35,7 @@ from tests.misbehaving_server import Answer, MisbehavingServer, elapsed, misbeha
 
 TOKEN = "hostile-test-token-5c1d9e7a"
 ID = "a" * 32
+RUN = "job-aaaaaaaaaaaa-0001-abcdef"
 TIMEOUT = 1.0
 POLICY = RetryPolicy(max_attempts=2, max_total_seconds=5, initial_wait=0.0, max_wait=0.05)
 LIMITS = PageLimits(max_pages=20, max_seconds=5)
@@ -60,6 +61,14 @@ SYNC_CALLS: dict[str, Callable[[SaturnClient], Any]] = {
     "start_dask_cluster": lambda c: c.start_dask_cluster(ID),
     "stop_dask_cluster": lambda c: c.stop_dask_cluster(ID),
     "create_dask_cluster": lambda c: c.create_dask_cluster(ID),
+    "find_job_by_name": lambda c: c.find_job_by_name("j"),
+    "create_job": lambda c: c.create_job("j", "echo one"),
+    "update_job": lambda c: c.update_job(ID, command="echo two"),
+    "list_job_runs": lambda c: c.list_job_runs(ID),
+    "get_job_run": lambda c: c.get_job_run(ID, RUN),
+    "start_job": lambda c: c.start_job(ID),
+    "stop_job_run": lambda c: c.stop_job_run(ID, RUN),
+    "job_logs": lambda c: list(c.job_logs(ID, RUN)),
 }
 ASYNC_CALLS: dict[str, Callable[[AsyncSaturnClient], Any]] = {
     "async get jupyter_server": lambda c: c.get_resource("jupyter_server", ID),

@@ -118,3 +118,36 @@ def test_without_a_store_a_later_try_takes_what_was_created_in_this_dag_run(satu
         run_operator(make(), {**context_for(), "dag_run": DagRunStarted(seconds_ago=5)})
     with pytest.raises(ValueError, match="already exists"):  # created before this DAG run started
         run_operator(make(), {**context_for(TryOf(2)), "dag_run": DagRunStarted(seconds_ago=-60)})
+
+
+@pytest.mark.parametrize("run_name", ["", "../x", "a?b", "a/b", None, 7])
+def test_a_damaged_record_of_a_run_is_refused_or_ignored_never_sent(saturn_connection, client, run_name) -> None:
+    """The store's record is read back as input: a run name that is no run name is never put in a URL."""
+    from airflow_provider_saturn.client.errors import SaturnInvalidIdError
+    from airflow_provider_saturn.operators import SaturnRunJobOperator
+    from airflow_provider_saturn.reattach import JOB_RUN_KEY
+    from tests.conftest import requests_to
+
+    job = client.create_job("recorded", "echo done")
+    store = DictStore()
+    store.set(JOB_RUN_KEY, {"job_id": job["id"], "run_name": run_name})
+    operator = SaturnRunJobOperator(task_id="run", job_id=job["id"], deferrable=False, poll_interval=0.05, timeout=20)
+    context = {**context_for(TryOf(2, 1)), "task_state_store": store}
+    if isinstance(run_name, str):
+        with pytest.raises(SaturnInvalidIdError, match="run_name"):
+            run_operator(operator, context)
+        routes = saturn_connection.config.stats.by_route
+        assert not [route for route in routes if route.startswith(("GET /api/jobs/{id}/", "POST /api/jobs/{id}/"))]
+    else:  # not a name at all: no record; the task runs the job
+        assert run_operator(operator, context)["status"] == "completed"
+        assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 1
+
+
+@pytest.mark.parametrize("created_at", ["", "yesterday", None, 0, ["2026-01-01"], "2026-13-45T99:00:00Z"])
+def test_an_odd_creation_time_never_makes_a_project_this_tasks_own(created_at: Any) -> None:
+    from airflow_provider_saturn.reattach import created_by_earlier_try
+
+    context = {**context_for(TryOf(2)), "dag_run": DagRunStarted()}
+    assert not created_by_earlier_try(context, "project", {"id": "a" * 32, "created_at": created_at})
+    fresh = DagRunStarted().start_date.isoformat()
+    assert created_by_earlier_try(context, "project", {"id": "a" * 32, "created_at": fresh})
