@@ -5,7 +5,8 @@ The window is ``[start, end]`` (``end`` defaults to now, ``start`` to an hour be
 a 422 past that (an unset resolution is 60s, or coarser for a long window). Each running pod
 (``metric_pods.py``) has a series per type, with the points of the window from when it started running
 until now; a pod with no such point has no series. Values come from the resource's script
-(``metrics_script.py``), else from ``DEFAULTS`` (GPU types only for pods whose size has a GPU).
+(``metrics_script.py``), else from ``DEFAULTS`` (GPU types only for pods whose size has a GPU). A scripted
+list is stretched over the window's points until now: a window that ends in the future shows all of it.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def collect(
                 first = window.first_from(epoch + pod.running_from)
                 if values is None or first > last:
                     continue
-                points = [values.at(index, window.count) for index in range(first, last + 1)]
+                points = [values.at(index, last + 1) for index in range(first, last + 1)]
                 series.append(Series(pod, first, points))
         result[metric_type] = series
     return result

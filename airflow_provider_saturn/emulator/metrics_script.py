@@ -5,12 +5,16 @@ The body (``saturn.set_metrics`` takes the same fields)::
     {"kind": "workspace" | "dask_cluster" | "deployment" | "job", "id": "<resource id>",
      "series": {"cpu": VALUES, "memory": VALUES, ...},   # any of METRIC_TYPES
      "missing": ["gpu"] | true,                          # types with no series at all; true: every type
-     "missing_pods": ["<pod name or role>", ...]}        # pods with no series of any type
+     "missing_pods": ["<pod name or role>", ...],        # pods with no series of any type
+     "clock_offset_seconds": 600}                        # this Saturn's clock runs that far ahead (< 0: behind)
 
-``VALUES`` is a number (the same at every point), a list of numbers (the points of the query window, oldest
-first, stretched over however many points the query asks for), or an object of those by pod: its keys are
+``VALUES`` is a number (the same at every point), a list of numbers (the points of the query window until
+now, oldest first, stretched over however many points that is), or an object of those by pod: its keys are
 pod names or roles (``scheduler``, ``worker``, ``worker-<n>`` for Dask; ``replica-<n>`` for a deployment's
 pods) or ``"*"`` for every other pod. Units are the spec's: CPU and GPU in millicores, the rest in bytes.
+
+``clock_offset_seconds`` plays a Saturn whose clock is off Airflow's: the resource's points are dated that
+much later (earlier when negative) and its "now" moves with them, at most ``MAX_CLOCK_OFFSET`` either way.
 
 A script replaces the resource's previous one; a body with only ``kind`` and ``id`` goes back to the
 defaults (``metrics.py``).
@@ -28,6 +32,8 @@ from airflow_provider_saturn.emulator.lifecycle import EmulatorError
 METRIC_TYPES = ("cpu", "memory", "network_in", "network_out", "gpu", "gpu_memory")
 EVERY_OTHER_POD = "*"
 MAX_SCRIPTED_POINTS = 10_000
+MAX_CLOCK_OFFSET = 86_400.0
+"""The most seconds a scripted clock runs ahead or behind."""
 Number = int | float
 
 
@@ -55,11 +61,13 @@ class MetricsScript:
     :param series: by type, the values of every pod, or values by pod name or role (``"*"``: the others).
     :param missing: the types with no series at all.
     :param missing_pods: pod names or roles with no series of any type.
+    :param clock_offset: seconds this Saturn's clock runs ahead of the real one (behind when negative).
     """
 
     series: Mapping[str, Values | PerPod] = field(default_factory=dict)
     missing: frozenset[str] = frozenset()
     missing_pods: frozenset[str] = frozenset()
+    clock_offset: float = 0.0
 
     def lacks(self, pod_keys: Sequence[str]) -> bool:
         """Whether the pod (its name and roles, most specific first) has no series at all."""
@@ -110,7 +118,7 @@ def _strings(field: str, value: Any) -> frozenset[str]:
 
 def parse_metrics_script(body: Mapping[str, Any]) -> MetricsScript:
     """The script in a ``/_emulator/metrics`` body (``kind`` and ``id`` aside); a 422 naming the field at fault."""
-    unknown = sorted(set(body) - {"kind", "id", "series", "missing", "missing_pods"})
+    unknown = sorted(set(body) - {"kind", "id", "series", "missing", "missing_pods", "clock_offset_seconds"})
     if unknown:
         raise _invalid(unknown[0], "unknown field")
     series = body.get("series") or {}
@@ -133,4 +141,13 @@ def parse_metrics_script(body: Mapping[str, Any]) -> MetricsScript:
         series={name: _series(f"series.{name}", value) for name, value in series.items()},
         missing=missing,
         missing_pods=missing_pods,
+        clock_offset=_clock_offset(body.get("clock_offset_seconds", 0)),
     )
+
+
+def _clock_offset(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not abs(value) <= MAX_CLOCK_OFFSET:
+        raise _invalid(
+            "clock_offset_seconds", f"a number of seconds from {-MAX_CLOCK_OFFSET:g} to {MAX_CLOCK_OFFSET:g}"
+        )
+    return float(value)

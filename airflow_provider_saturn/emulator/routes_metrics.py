@@ -2,7 +2,8 @@
 
 Query: ``type`` (one of ``METRIC_TYPES``, or several comma-separated; every type when unset), ``start``,
 ``end`` (ISO 8601), ``resolution`` and, for a Dask cluster, ``component`` (``scheduler``, ``worker``;
-``kubecluster`` has no pods here). ``cluster`` is accepted and ignored. See ``metrics.py``.
+``kubecluster`` has no pods here). ``cluster`` is accepted and ignored. See ``metrics.py``. A script's
+``clock_offset_seconds`` moves this resource's clock: its "now" and its points' dates.
 """
 
 from __future__ import annotations
@@ -26,16 +27,17 @@ def metrics_routes(state: SaturnState, api: Api) -> list[Route]:
     def metrics_of(kind: str) -> Handler:
         def handler(request: Request, body: dict[str, Any]) -> Any:
             query = request.query_params
-            now = state.epoch + state.now()
+            resource_id = request.path_params["id"]
+            script = state.metrics.get((kind, resource_id))
+            offset = script.clock_offset if script is not None else 0.0  # a Saturn clock ahead (or behind)
+            now = state.epoch + offset + state.now()
             window = parse_window(query, now)
             types = parse_types(query.get("type"))
             component = parse_component(query.get("component")) if kind == "dask_cluster" else None
-            resource_id = request.path_params["id"]
             pods = pods_of(kind, resource_id, state)
             if component is not None:
                 pods = [pod for pod in pods if pod.component == component]
-            script = state.metrics.get((kind, resource_id))
-            collected = collect(pods, types, window, epoch=state.epoch, now=now, script=script)
+            collected = collect(pods, types, window, epoch=state.epoch + offset, now=now, script=script)
             return metrics_json(collected, window)
 
         return handler

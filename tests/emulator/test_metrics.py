@@ -263,3 +263,16 @@ async def test_saturn_api_client_reads_metrics(emulator) -> None:
         )
     assert metrics.cpu is not None and len(metrics.cpu[0].data) == 7
     assert metrics.cpu[0].stats.avg == 125
+
+
+@pytest.mark.parametrize("offset", [600, -600])
+def test_a_scripted_clock_ahead_or_behind_dates_the_points_so(http, emulator, control, offset: int) -> None:
+    workspace_id = _running(emulator, "workspace")
+    control({"kind": "workspace", "id": workspace_id, "series": {"cpu": 10}, "clock_offset_seconds": offset})
+    now = datetime.now(UTC)
+    window = {"start": (now - timedelta(minutes=30)).isoformat(), "end": (now + timedelta(minutes=20)).isoformat()}
+    (cpu,) = _metrics(http, "workspace", workspace_id, type="cpu", **window)["cpu"]
+    newest = datetime.fromisoformat(cpu["data"][-1]["datetime"])
+    assert abs((newest - now).total_seconds() - offset) <= 61, "the newest point is dated by the skewed clock"
+    answer = control({"kind": "workspace", "id": workspace_id, "clock_offset_seconds": 10**6}, 422)
+    assert answer["message"].startswith("clock_offset_seconds:")
