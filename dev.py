@@ -10,8 +10,8 @@
     python dev.py tools     # only make sure uv is there, and say which one is used
 
 ``e2e`` takes ``--quick`` (a shorter subset), ``--keep-logs``, ``--only a,b`` and ``--scale`` (the 500 deferred
-sensors measurement); it installs the Debian packages it needs (postgresql, redis-server) with apt-get when run as
-root, and otherwise names them.
+sensors measurement, added to ``--only`` and ``--quick`` too; ``--quick`` with ``--only`` is refused); it installs
+the Debian packages it needs (postgresql, redis-server) with apt-get when run as root, and otherwise names them.
 
 Uses the ``uv`` on PATH; without one, installs uv once into ``.dev-tools/uv`` (``pip install --target``,
 so never into the Python running this script: it works on a Debian/Ubuntu system Python, PEP 668).

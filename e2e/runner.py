@@ -24,7 +24,7 @@ from e2e.deployment import COMPONENTS, WORKERS, Deployment
 from e2e.evidence import Evidence, ScenarioFailed
 from e2e.processes import Processes
 from e2e.report import ScenarioResult, render_markdown, render_table
-from e2e.scenarios import QUICK, Scenario, select
+from e2e.scenarios import QUICK, SCALE, Scenario, select
 from e2e.waiting import wait_for
 
 KEPT_LOGS = ROOT / ".e2e-logs"
@@ -39,12 +39,37 @@ class Interrupted(BaseException):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line, with ``scenarios``: the scenarios to run, in order. ``--scale`` adds the 500-sensor
+    measurement to whatever else is chosen, ``--only`` included; ``--quick`` with ``--only`` (two choices of
+    the same scenarios) and unknown keys are refused with a message (exit code 2)."""
     parser = argparse.ArgumentParser(prog="python -m e2e", description=__doc__)
     parser.add_argument("--quick", action="store_true", help=f"only the quick subset ({', '.join(QUICK)})")
     parser.add_argument("--only", help="comma-separated scenario keys, in the order given (e.g. a,f)")
-    parser.add_argument("--scale", action="store_true", help="also measure 500 deferred sensors in one triggerer")
+    parser.add_argument(
+        "--scale", action="store_true", help="also measure 500 deferred sensors in one triggerer (with --only too)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the logs even when every scenario passes")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.scenarios = _chosen(parser, args)
+    return args
+
+
+def _chosen(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Scenario]:
+    """The scenarios the arguments choose; ``parser.error`` (which exits) for a choice that cannot be run."""
+    if args.only is None:
+        return select(None, args.quick, args.scale)
+    if args.quick:
+        parser.error("--quick and --only both choose the scenarios: give one of them")
+    keys = [key.strip() for key in args.only.split(",") if key.strip()]
+    if not keys:
+        parser.error(f"--only {args.only!r} names no scenario")
+    try:
+        chosen = select(keys, quick=False, scale_run=False)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.scale and SCALE.key not in keys:
+        chosen.append(SCALE)
+    return chosen
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
@@ -133,13 +158,13 @@ def keep_logs(deployment: Deployment, report: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    scenarios = select(args.only.split(",") if args.only else None, args.quick, args.scale)
+    scenarios: list[Scenario] = args.scenarios
     work = Path(tempfile.mkdtemp(prefix="saturn-e2e-"))
     work.chmod(0o755)  # Postgres runs as its own user under root, and must reach its directory
     processes = Processes()
     atexit.register(processes.stop_all, 5.0)  # a no-op after a normal teardown
     previous = {signum: signal.signal(signum, _raise_interrupted) for signum in HANDLED}
-    signal.alarm(TIME_LIMIT + (SCALE_TIME if any(s.key == "scale" for s in scenarios) else 0))
+    signal.alarm(TIME_LIMIT + (SCALE_TIME if SCALE in scenarios else 0))
     started = time.monotonic()
     deployment = Deployment(work, processes)
     deployment.say(f"working in {work}; scenarios {', '.join(s.key for s in scenarios)}")

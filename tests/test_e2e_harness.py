@@ -256,3 +256,25 @@ def test_the_harness_exits_cleanly_on_sigterm(tmp_path: Path):
     harness.send_signal(signal.SIGTERM)
     out, _ = harness.communicate(timeout=60)
     assert "interrupted: received SIGTERM" in out and "left: []" in out
+
+
+def test_only_and_scale_run_both_and_contradictions_are_refused(capsys):
+    from e2e.runner import parse_args
+
+    def keys(*argv: str) -> list[str]:
+        return [scenario.key for scenario in parse_args(list(argv)).scenarios]
+
+    assert keys("--only", "d", "--scale") == ["d", "scale"], "--scale is not dropped by --only"
+    assert keys("--only", "d,scale", "--scale") == ["d", "scale"], "asked twice, run once"
+    assert keys("--only", "scale") == ["scale"]
+    assert keys("--quick", "--scale") == [*QUICK, "scale"]
+    assert keys() == [s.key for s in SCENARIOS]
+    for argv, said in (
+        (["--quick", "--only", "a"], "--quick and --only"),
+        (["--only", "d,z"], "unknown scenarios ['z']"),
+        (["--only", ","], "no scenario"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            parse_args(argv)
+        assert stopped.value.code == 2
+        assert said in capsys.readouterr().err

@@ -194,7 +194,7 @@ class AsyncSaturnClient:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape)
+        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json)
 
     async def _exchange(
         self, pool: httpx.AsyncClient, target: RequestTarget, json: Any, params: dict[str, Any] | None

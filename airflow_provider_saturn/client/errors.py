@@ -35,7 +35,9 @@ class SaturnAPIError(SaturnError):
     """Saturn answered with an error status.
 
     :param status_code: the HTTP status code.
-    :param message: Saturn's own ``message`` (or the response's reason when the body is not JSON).
+    :param message: Saturn's own words (its ``message``, or the ``loc`` and ``msg`` of each item of a 422's
+        ``detail``; the response's reason when the body is not a JSON object), never the values of what was
+        sent: echoed inputs are left out and the request's values masked (see :mod:`~.error_text`).
     :param method: the HTTP method of the request.
     :param path: the API path of the request (never the full URL with credentials).
     """

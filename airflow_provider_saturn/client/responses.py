@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+from airflow_provider_saturn.client.error_text import error_text
 from airflow_provider_saturn.client.errors import (
     SaturnAPIError,
     SaturnAuthError,
@@ -26,7 +27,7 @@ from airflow_provider_saturn.client.errors import (
     SaturnTransientError,
 )
 from airflow_provider_saturn.client.retry import is_retryable_status
-from airflow_provider_saturn.client.wire import error_message, shorten
+from airflow_provider_saturn.client.wire import shorten
 
 # What a call expects of a successful answer: a JSON object (every read and action), or nothing (a delete).
 Expect = Literal["object", "nothing"]
@@ -236,9 +237,11 @@ def error_for(
     payload: Any,
     reason: str,
     headers: Mapping[str, str],
+    sent: Any = None,
 ) -> SaturnAPIError:
-    """The exception for an error answer; the caller raises it."""
-    message = error_message(payload, reason or f"HTTP {status_code}")
+    """The exception for an error answer; the caller raises it. Its message keeps Saturn's words about the
+    request and never the values of what was ``sent`` (the request's JSON body): see :mod:`~.error_text`."""
+    message = error_text(payload, reason or f"HTTP {status_code}", sent)
     common: dict[str, Any] = {"status_code": status_code, "method": target.method, "path": target.path}
     if status_code in (401, 403):
         return SaturnAuthError(message, **common)
@@ -311,6 +314,7 @@ def decode(
     *,
     expect: Expect = "object",
     shape: Callable[[dict[str, Any]], Any] | None = None,
+    sent: Any = None,
 ) -> Any:
     """The JSON object of a successful answer (``None`` when ``expect="nothing"``), or the exception to raise.
 
@@ -318,12 +322,13 @@ def decode(
     is not a JSON object (empty, ``null``, a list, HTML from a proxy) a :class:`SaturnBadResponseError`,
     which is transient: retried, and polled through by waits. ``shape`` (a normaliser, a page walk) turns
     the object into what the caller returns; the bad answers it finds are reported against this request.
+    ``sent``: the request's JSON body, which an error's message must not repeat.
     """
     if 300 <= status_code < 400:
         raise redirect_error(target, status_code, headers.get("Location"))
     payload = _json(content)
     if status_code >= 400 or status_code < 200:
-        raise error_for(target, status_code, payload if isinstance(payload, dict) else None, reason, headers)
+        raise error_for(target, status_code, payload if isinstance(payload, dict) else None, reason, headers, sent)
     if expect == "nothing":
         return None
     if isinstance(payload, dict):

@@ -172,7 +172,7 @@ class SyncTransport:
             raise
         if deadline.expired:  # the deadline cut an answer whose end the server did not mark
             raise self._timed_out(target)
-        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape)
+        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json)
 
     def _failure(self, target: RequestTarget, error: Exception, *, timed_out: bool) -> SaturnError:
         """What an exception of ``requests`` (or of urllib3, from reading the body) means."""

@@ -143,12 +143,19 @@ class SaturnEmulator:
         series: Mapping[str, Any] | None = None,
         missing: bool | list[str] | None = None,
         missing_pods: list[str] | None = None,
+        clock_offset_seconds: float | None = None,
     ) -> None:
         """Script a resource's metrics; no arguments but ``kind`` and ``id``: back to the defaults.
 
-        The same as ``POST /_emulator/metrics`` (see ``metrics_script.py``).
+        The same as ``POST /_emulator/metrics`` (see ``metrics_script.py``); ``clock_offset_seconds`` plays a
+        Saturn whose clock runs that far ahead of Airflow's (behind when negative).
         """
-        body = {"series": series, "missing": missing, "missing_pods": missing_pods}
+        body = {
+            "series": series,
+            "missing": missing,
+            "missing_pods": missing_pods,
+            "clock_offset_seconds": clock_offset_seconds,
+        }
         script = parse_metrics_script({key: value for key, value in body.items() if value is not None})
         with self.state.lock:
             self.state.set_metrics(kind, resource_id, script)

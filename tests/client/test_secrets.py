@@ -34,3 +34,16 @@ def test_token_never_in_logs_exceptions_or_reprs(emulator, caplog: pytest.LogCap
     assert any("retrying" in line for line in caplog.messages), "the retries were logged"
     for text in texts:
         assert TOKEN not in text
+
+
+def test_a_refused_request_is_not_repeated_in_the_error(emulator, client, caplog: pytest.LogCaptureFixture) -> None:
+    """The emulator, as Saturn does, quotes an invalid part of a command in its 422: never into our messages."""
+    caplog.set_level(logging.DEBUG)
+    secret = "tok-5e8a1f3c9b7d"
+    with pytest.raises(SaturnError) as caught:
+        client.create_job("nightly", command=f"sleep {secret}", environment_variables={"API_KEY": secret})
+    text = str(caught.value)
+    assert "HTTP 422" in text and "command" in text, "the status and the field stay"
+    assert "takes a number" in text, "and Saturn's words about it"
+    for shown in (text, repr(caught.value), caplog.text):
+        assert secret not in shown

@@ -1,4 +1,5 @@
-"""No secret of a Saturn resource (environment variable values, start scripts, commands) reaches XCom."""
+"""No secret of a Saturn resource (environment variable values, start scripts, commands, config file contents,
+package indexes with credentials...) reaches XCom."""
 
 from __future__ import annotations
 
@@ -6,17 +7,21 @@ import json
 from typing import Any
 
 import pytest
+import requests
 
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.operators import (
+    SaturnCreateJobOperator,
     SaturnCreateProjectOperator,
     SaturnStartDaskClusterOperator,
+    SaturnStartDeploymentOperator,
     SaturnStartJupyterOperator,
     SaturnStopJupyterOperator,
     SaturnUpdateProjectOperator,
 )
 from airflow_provider_saturn.operators.base import SaturnBaseOperator
 from airflow_provider_saturn.xcom_values import REDACTED, xcom_safe
+from tests.conftest import TOKEN
 from tests.harness import RecordingTI, context_for, run_operator
 
 PASSWORD = "hunter2"
@@ -114,3 +119,66 @@ def test_a_new_operator_returns_through_the_rule_without_asking(saturn_connectio
             return {"environment_variables": {"DB_PASSWORD": PASSWORD}}
 
     assert run_operator(SaturnFutureOperator(task_id="future")) == {"environment_variables": {"DB_PASSWORD": REDACTED}}
+
+
+# ------------------------------------------------------------------ files, packages and repositories (issue 14.5)
+
+AWS_KEY = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+PIP_TOKEN = "pypi-AgEIcHlwaS5vcmcCJGE4"
+CONFIG_FILES: Any = {
+    ".aws/credentials": {"content": f"[default]\naws_secret_access_key = {AWS_KEY}\n", "mode": "0600"},
+    ".netrc": {"content": f"machine pypi.example.com login me password {PIP_TOKEN}", "mode": "0600"},
+}
+EXTRA_PACKAGES: Any = {"pip": f"--extra-index-url https://me:{PIP_TOKEN}@pypi.example.com/simple private-pkg"}
+WORKLOAD_SECRETS: Any = {"config_files": CONFIG_FILES, "extra_packages": EXTRA_PACKAGES, **SECRETS}
+
+
+def assert_no_file_or_package_secret(value: Any) -> None:
+    text = json.dumps(value)
+    for secret in (AWS_KEY, PIP_TOKEN, PASSWORD, SCRIPT_SECRET):
+        assert secret not in text
+
+
+def assert_files_named_but_hidden(workload: dict[str, Any]) -> None:
+    assert workload["config_files"] == {
+        ".aws/credentials": {"content": REDACTED, "mode": "0600"},
+        ".netrc": {"content": REDACTED, "mode": "0600"},
+    }, "the paths and modes stay readable"
+
+
+def _post(saturn_connection, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = requests.post(
+        f"{saturn_connection.url}{path}", json=body, headers={"Authorization": f"token {TOKEN}"}, timeout=5
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert created["config_files"] == CONFIG_FILES, "the emulator keeps and echoes config_files as Saturn does"
+    return created
+
+
+@pytest.mark.parametrize("if_exists", ["reuse", "update"])
+def test_create_job_operator_pushes_no_config_file_or_package_index_secret(saturn_connection, if_exists) -> None:
+    _post(saturn_connection, "/api/jobs", {"name": "nightly", "command": "echo hi", **WORKLOAD_SECRETS})
+    ti = RecordingTI()
+    operator = SaturnCreateJobOperator(task_id="job", name="nightly", command="echo hi", if_exists=if_exists)
+    job = run_operator(operator, context_for(ti))
+    assert_no_file_or_package_secret(job)
+    assert_no_file_or_package_secret(ti.pushed)
+    assert_files_named_but_hidden(job)
+    assert job["extra_packages"]["pip"] == REDACTED
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
+def test_start_deployment_operator_pushes_no_config_file_secret(saturn_connection, deferrable) -> None:
+    deployment = _post(
+        saturn_connection, "/api/deployments", {"name": "api", "command": "python serve.py", **WORKLOAD_SECRETS}
+    )
+    ti = RecordingTI()
+    operator = SaturnStartDeploymentOperator(
+        task_id="start", deployment_id=deployment["id"], deferrable=deferrable, **FAST
+    )
+    started = run_operator(operator, context_for(ti))
+    assert started["status"] == "running"
+    assert_no_file_or_package_secret(started)
+    assert_no_file_or_package_secret(ti.pushed)
+    assert_files_named_but_hidden(started)
