@@ -3,12 +3,18 @@
 A worker that dies while a task waits leaves the Saturn side going: the job run it started runs on, the
 Jupyter server it started goes on starting, the project it created exists. The retry must follow that run, not
 start a second one, must treat that server as its own (stop it on failure or kill), and must carry on with that
-project rather than fail on its name. The task records what it started or created before it waits:
+project rather than fail on its name. The task records what it started or created before it waits, on
+Airflow 3.3+ in the task state store (``context["task_state_store"]``), which outlives the try, as Airflow's
+``ResumableJobMixin`` does. A job run is recorded in two steps: just before the start is sent, the names of
+the job's runs there were then (:func:`remember_job_start`); once the run is known, its name
+(:func:`remember_job_run`). So a run that shows up only after the try gave up on identifying it (or after its
+worker died) is found by a retry: the one run that is new since the recorded start.
 
-- on Airflow 3.3+, in the task state store (``context["task_state_store"]``), which outlives the try, as
-  Airflow's ``ResumableJobMixin`` does;
-- where there is no store (Airflow 2.11, 3.0-3.2), a retry asks Saturn: a run of the same job that began after
-  this DAG run started and is still going, or completed, is the earlier try's, when it is the only one.
+Where there is no store (Airflow 2.11, 3.0-3.2), nothing outlives a try (Airflow 2 clears a try's XComs when
+the next one begins), and Saturn's start carries no mark of who asked for it: a run that began in this DAG run
+may as well be another DAG run's. So a retry never takes a job run it finds as its own (it starts a new one
+and says which runs it leaves alone), and so never stops one. A created project or job is told by its name and
+``created_at`` (:func:`created_by_earlier_try`).
 
 What the earlier try started decides the retry: still going, follow it; completed, done; failed or gone,
 start afresh (a retry is for trying again). A completed run counts only for one of Airflow's own retries: the
@@ -18,14 +24,17 @@ going is followed either way: two runs of one task at once are never wanted).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_provider_saturn.client.job_runs import parse_time
+from airflow_provider_saturn.client.job_runs import job_run_key, parse_time
 from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES, COMPLETED
 
 GOING_OR_DONE = ACTIVE_STATUSES | {COMPLETED}
 CLOCK_SLACK = timedelta(seconds=2)
+# The most run names a start records (a job that keeps more runs than that cannot have a late run found).
+MAX_RECORDED_RUNS = 1000
 # Renaming these keys breaks the re-attachment of retries already in flight.
 JOB_RUN_KEY = "saturn_job_run"
 STARTED_KEY = "saturn_started"
@@ -40,24 +49,63 @@ def task_state_store(context: Any) -> Any:
         return None
 
 
-def remember_job_run(context: Any, run: dict[str, Any]) -> bool:
-    """Record the run this try started, before waiting on it; False when there is nowhere to record it."""
+@dataclass(frozen=True)
+class RecordedJobRun:
+    """What an earlier try recorded of the run it started: its name once known (``run_name``); before that,
+    the names of the job's runs there were just before the start (``runs_before``; ``None`` when they were
+    too many to record, or the record of them is damaged)."""
+
+    run_name: str | None
+    runs_before: frozenset[str] | None = None
+
+
+def remember_job_start(context: Any, job_id: str, runs_before: set[str]) -> bool:
+    """Record, just before a start is sent, the runs the job had; False when there is nowhere to record it."""
     store = task_state_store(context)
     if store is None:
         return False
+    names = sorted(runs_before) if len(runs_before) <= MAX_RECORDED_RUNS else None
+    store.set(JOB_RUN_KEY, {"job_id": job_id, "run_name": None, "runs_before": names})
+    return True
+
+
+def remember_job_run(context: Any, run: dict[str, Any]) -> bool:
+    """Record the run this try started, before waiting on it; False when there is nowhere to record it.
+
+    Its name is checked first (it came from Saturn): a name that cannot go into a URL is never recorded.
+    """
+    store = task_state_store(context)
+    if store is None:
+        return False
+    job_run_key(run["job_id"], run["run_name"])
     store.set(JOB_RUN_KEY, {"job_id": run["job_id"], "run_name": run["run_name"]})
     return True
 
 
-def recorded_job_run(context: Any, job_id: str) -> str | None:
-    """The name of the run an earlier try of this task started of ``job_id``, as recorded in the store."""
+def forget_job_start(context: Any, job_id: str) -> None:
+    """Record that this try's start of ``job_id`` left nothing for a retry to follow."""
     store = task_state_store(context)
-    if store is None:
+    if store is not None:
+        store.set(JOB_RUN_KEY, {"job_id": job_id, "run_name": None})
+
+
+def recorded_job_run(context: Any, job_id: str) -> RecordedJobRun | None:
+    """What an earlier try of this task recorded of the run it started of ``job_id``; ``None`` for nothing.
+
+    A ``run_name`` that is a string is returned as it is, for the caller to check before any request.
+    """
+    store = task_state_store(context)
+    saved = store.get(JOB_RUN_KEY) if store is not None else None
+    if not isinstance(saved, dict) or saved.get("job_id") != job_id:
         return None
-    saved = store.get(JOB_RUN_KEY)
-    if isinstance(saved, dict) and saved.get("job_id") == job_id and isinstance(saved.get("run_name"), str):
-        return saved["run_name"]
-    return None
+    if isinstance(saved.get("run_name"), str):
+        return RecordedJobRun(saved["run_name"])
+    if saved.get("run_name") is not None or "runs_before" not in saved:
+        return None
+    before = saved["runs_before"]
+    if isinstance(before, list) and all(isinstance(name, str) for name in before):
+        return RecordedJobRun(None, frozenset(before))
+    return RecordedJobRun(None, None)
 
 
 def _remember(context: Any, key: str, kind: str, resource_id: Any) -> None:

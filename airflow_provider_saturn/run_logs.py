@@ -1,21 +1,75 @@
 """A job run's log in the Airflow task log: what a wait (sync, or the trigger's) has read of it so far.
 
-The operator's sync wait and the trigger both hand each poll's new lines to :meth:`RunLog.absorb`, which writes
-them to the task log (Airflow 3 shows a trigger's log lines in the same task log) and keeps the last ones, so a
-failure can show how the run ended. Reading the log never fails a wait: a failed read is logged and tried
-again at the next poll.
+The operator's sync wait and the trigger both hand each poll's new lines to :meth:`RunLog.absorb` (the trigger,
+line by line, to :meth:`RunLog.write`), which writes them to the task log (Airflow 3 shows a trigger's log
+lines in the same task log) and keeps the last ones, so a failure can show how the run ended. Reading the log
+never fails a wait: a failed read is logged and tried again at the next poll, from the last line delivered.
+
+What a run writes is hostile: every line goes through Airflow's secrets masker (values it knows, such as
+connection passwords and what was given to ``mask_secret``, read ``***``) and is cut, in the task log at
+``MAX_LINE_CHARS``; the tail carried by failure messages and trigger events (stored in Airflow's database)
+holds at most ``TAIL_LINES`` lines of ``MAX_TAIL_LINE_CHARS``, ``MAX_TAIL_CHARS`` in all.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_saturn.client.logs import LogCursor, format_line
 
 TAIL_LINES = 20
+MAX_LINE_CHARS = 4000  # one line of the run's log in the task log
+MAX_TAIL_LINE_CHARS = 1000  # one line of the tail in a failure message or a trigger event
+MAX_TAIL_CHARS = 8000  # the whole tail: its newest lines that fit
 TAIL_KEY = "log_tail"  # the event key that carries the tail from the trigger to the operator
+# Reads of a followed log once its run has ended, while each one is cut short by its request bound (see
+# :data:`~.client.logs.MAX_LOG_REQUESTS_PER_READ`): a log that grew fast is shown to its end.
+FINAL_LOG_READS = 5
+
+
+@functools.cache
+def _redact() -> Callable[[Any], Any] | None:
+    """Airflow's secrets masker's ``redact`` (Airflow 3, then 2.11), or ``None`` without one."""
+    try:
+        from airflow.sdk.log import redact
+    except ImportError:
+        try:
+            from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
+        except ImportError:
+            return None
+    return redact
+
+
+def masked(text: str) -> str:
+    """``text`` with the secrets Airflow's secrets masker knows replaced by ``***``."""
+    redact = _redact()
+    value = redact(text) if redact is not None else text
+    return value if isinstance(value, str) else text
+
+
+def cut(text: str, most: int) -> str:
+    """``text``, or its first ``most`` characters and how many more there were."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}... [{len(text) - most} more characters]"
+
+
+def bounded_tail(lines: Iterable[Any]) -> list[str]:
+    """The newest of ``lines`` that fit a tail: at most ``TAIL_LINES``, each masked and cut at
+    ``MAX_TAIL_LINE_CHARS``, ``MAX_TAIL_CHARS`` in all."""
+    kept: list[str] = []
+    size = 0
+    for line in reversed(list(lines)[-TAIL_LINES:]):
+        text = cut(masked(str(line)), MAX_TAIL_LINE_CHARS)
+        size += len(text) + 1
+        if size > MAX_TAIL_CHARS:
+            break
+        kept.append(text)
+    return kept[::-1]
 
 
 class RunLog:
@@ -30,13 +84,22 @@ class RunLog:
         self.lines_read = 0
         self._failing = False
 
+    def write(self, line: dict[str, Any], log: Any) -> None:
+        """One new line into the task log (masked, cut), and into the tail."""
+        text = cut(masked(format_line(line)), MAX_LINE_CHARS)
+        log.info("%s", text)
+        self.tail.append(cut(text, MAX_TAIL_LINE_CHARS))
+        self.lines_read += 1
+
     def absorb(self, lines: Iterable[dict[str, Any]], log: Any) -> None:
-        """Write new lines to the task log and keep the last ones."""
+        """Write new lines to the task log and keep the last ones; a read that fails part way keeps those
+        written (and its error goes on to the caller)."""
         for line in lines:
-            text = format_line(line)
-            log.info("%s", text)
-            self.tail.append(text)
-            self.lines_read += 1
+            self.write(line, log)
+        self.read_worked()
+
+    def read_worked(self) -> None:
+        """A read went through: the next failure is news again."""
         self._failing = False
 
     def read_failed(self, error: Exception, log: Any) -> None:
@@ -45,13 +108,28 @@ class RunLog:
             log.warning("Could not read the job run's log (%s); the wait goes on, and so will the log", error)
         self._failing = True
 
+    def tail_lines(self) -> list[str]:
+        """The last lines, bounded for a message or an event."""
+        return bounded_tail(self.tail)
+
     def with_tail(self, message: str) -> str:
         """``message`` followed by the last lines of the log, when some were read."""
         return with_log_tail(message, list(self.tail))
 
 
 def with_log_tail(message: str, tail: list[str]) -> str:
-    """A failure message with the run's last log lines under it."""
-    if not tail:
+    """A failure message with the run's last log lines under it (bounded: see :func:`bounded_tail`)."""
+    lines = bounded_tail(tail)
+    if not lines:
         return message
-    return f"{message}\nLast {len(tail)} lines of its log:\n" + "\n".join(tail)
+    return f"{message}\nLast {len(lines)} lines of its log:\n" + "\n".join(lines)
+
+
+def replay_notice(deferred_at: float, late: float) -> str:
+    """What a trigger that started ``late`` seconds after its deferral says before it reads the log again from
+    where the operator left it: a triggerer that restarted shows, once more, the lines shown before."""
+    since = datetime.fromtimestamp(deferred_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"This wait started {late:.0f}s after its deferral at {since}, so the triggerer may have restarted: the "
+        "job run's lines written since then may appear here a second time."
+    )

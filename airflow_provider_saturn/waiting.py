@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow_provider_saturn.client.errors import SaturnResourceError, SaturnTransientError, SaturnWaitTimeoutError
-from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
+from airflow_provider_saturn.client.statuses import KIND_LABELS, StatusWatch, decide, error_message_of
 from airflow_provider_saturn.run_logs import TAIL_KEY, with_log_tail
 
 EVENT_KEYS = frozenset({"status", "resource_id", "target_status", "last_status", "message"})
@@ -51,9 +51,16 @@ def required_id(value: Any, argument: str, task: str) -> str:
     return str(value)
 
 
-def check_resource(resource: dict[str, Any], kind: str, target: str, *, strict: bool) -> bool:
-    """True when ``resource`` is at ``target``; raises :class:`SaturnResourceError` on failure; else False."""
-    decision = decide(resource.get("status"), target, strict=strict)
+def check_resource(
+    resource: dict[str, Any], kind: str, target: str, *, strict: bool, watch: StatusWatch | None = None
+) -> bool:
+    """True when ``resource`` is at ``target``; raises :class:`SaturnResourceError` on failure; else False.
+
+    ``watch``, the wait's :class:`~.statuses.StatusWatch`, fails a status it does not know after its grace;
+    without one (a single read), such a status means keep waiting.
+    """
+    status = resource.get("status")
+    decision = watch.judge(status) if watch is not None else decide(status, target, strict=strict)
     if decision.outcome == "failure":
         resource_id = str(resource.get("id"))
         message = f"Saturn {KIND_LABELS[kind]} {resource_id}: {decision.reason}: {error_message_of(resource)}"
@@ -81,6 +88,7 @@ def wait_for_status(
     started = time.monotonic()
     deadline = started + timeout
     last_status, last_problem = None, ""
+    watch = StatusWatch(target, strict=strict)
     while True:
         try:
             resource = read()
@@ -91,7 +99,7 @@ def wait_for_status(
         else:
             if after_read is not None:
                 after_read(resource)
-            if check_resource(resource, kind, target, strict=strict):
+            if check_resource(resource, kind, target, strict=strict, watch=watch):
                 if log is not None:
                     log.info("Saturn %s %s is %s", KIND_LABELS[kind], resource_id, target)
                 return resource

@@ -3,19 +3,43 @@
 Saturn's ``POST /api/jobs/{id}/start`` answers with the Job, not with the run it made, and concurrent starts
 make concurrent runs. A run is known by its job and its name (``job_summaries[].name`` of
 ``/api/jobs/{id}/runtimesummary``); waits and triggers carry the pair as one key, ``"<job id>/<run name>"``.
+
+A run name comes from Saturn, so it is checked where a start first receives it (:func:`unusable_name_problem`):
+a run whose name cannot go into a URL cannot be read, followed or stopped by name. The run a start made with
+such a name is given up by :func:`give_up_on_unusable_run`, which stops it only where that touches no other run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from airflow_provider_saturn.client.errors import SaturnInvalidIdError
+from airflow_provider_saturn.client.errors import SaturnError, SaturnInvalidIdError
 from airflow_provider_saturn.client.paths import path_segment
+from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
 from airflow_provider_saturn.client.wire import normalise_status, shorten
 
 RUN_KEY_SEPARATOR = "/"
+MAX_SHOWN_NAME = 80  # characters of a run name from Saturn in a message
+
+
+class SaturnUnusableRunError(SaturnError):
+    """A start made a run whose name (from Saturn) cannot name it in a URL, so it cannot be followed.
+
+    The start **was** sent. The message names the run and says whether it was stopped: only by stopping the
+    whole job, and only when the job had no other run going; else it was left running.
+
+    :param job_id: the job started.
+    :param run_name: the run's name as Saturn sent it.
+    :param stopped: whether the run was stopped.
+    """
+
+    def __init__(self, message: str, *, job_id: str, run_name: object, stopped: bool) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.run_name = run_name
+        self.stopped = stopped
 
 
 def job_run_key(job_id: object, run_name: object) -> str:
@@ -35,6 +59,59 @@ def split_job_run_key(key: object) -> tuple[str, str]:
     return job_id, run_name
 
 
+def unusable_name_problem(run_name: object) -> str | None:
+    """Why a run name Saturn sent cannot name the run in a URL path, or ``None`` when it can."""
+    try:
+        path_segment(run_name, "run_name")
+    except SaturnInvalidIdError as error:
+        return error.problem
+    return None
+
+
+def shown_name(run_name: object) -> str:
+    """A run name from Saturn as a message shows it: quoted, bounded."""
+    return repr(shorten(run_name, MAX_SHOWN_NAME)) if isinstance(run_name, str) else repr(type(run_name).__name__)
+
+
+def give_up_on_unusable_run(
+    job_id: str,
+    run_name: object,
+    problem: str,
+    *,
+    list_runs: Callable[[str], list[dict[str, Any]]],  # the job's runs, as ``list_job_runs`` gives them
+    stop_job: Callable[[str], object],
+) -> NoReturn:
+    """Stop a run this task started but cannot follow (its name is unusable), where that touches no other run;
+    then raise :class:`SaturnUnusableRunError` saying what was sent and what was done.
+
+    Saturn stops a single run only by its name in the URL, so the one way left is to stop the whole job,
+    which stops every run of it: done only when the job's runs, listed just before, show no other run pending
+    or running. (A run started by someone else between that listing and the stop would be stopped too: Saturn
+    offers no stop that is conditional on the runs. The window is one request long.)
+    """
+    shown = shown_name(run_name)
+    said = (
+        f"Saturn started a run of job {job_id} (POST /api/jobs/{job_id}/start was sent) and named it {shown}, "
+        f"which cannot name a run in a URL ({problem}): the run cannot be followed."
+    )
+    try:
+        others = [
+            run for run in list_runs(job_id) if run.get("status") in ACTIVE_STATUSES and run.get("run_name") != run_name
+        ]
+        if others:
+            what = (
+                f"It was left running: the job has {len(others)} other run(s) going, which stopping the whole job "
+                "would stop too (Saturn stops a single run only by its name). Stop it in Saturn."
+            )
+            stopped = False
+        else:
+            stop_job(job_id)
+            what, stopped = "It was stopped, by stopping the job, which had no other run going.", True
+    except SaturnError as error:
+        what, stopped = f"It could not be stopped ({type(error).__name__}: {error}); stop it in Saturn.", False
+    raise SaturnUnusableRunError(f"{said} {what}", job_id=job_id, run_name=run_name, stopped=stopped)
+
+
 def run_message(summary: dict[str, Any]) -> str | None:
     """Saturn's words about how a run went: the messages of its conditions (e.g. "Command exited with code 3")."""
     conditions = summary.get("conditions")
@@ -48,12 +125,14 @@ def job_run_from_summary(job_id: str, summary: dict[str, Any]) -> dict[str, Any]
     """A run as the provider returns it: ``id`` (the run key), ``job_id``, ``run_name``, ``status`` and times.
 
     Everything Saturn sent stays, under the same names; ``message`` holds Saturn's words when it gave some.
+    A run whose name cannot go into a URL keeps it in ``run_name`` (to be told apart) but has no ``id``.
     """
     run = dict(summary)
     run_name = summary.get("name")
     run["job_id"] = job_id
     run["run_name"] = run_name if isinstance(run_name, str) else None
-    run["id"] = f"{job_id}{RUN_KEY_SEPARATOR}{run_name}" if run["run_name"] else None
+    usable = run["run_name"] is not None and unusable_name_problem(run_name) is None
+    run["id"] = f"{job_id}{RUN_KEY_SEPARATOR}{run_name}" if usable else None  # no key from a name a URL refuses
     run["status"] = normalise_status(summary.get("status"))
     run["message"] = run_message(summary)
     return run

@@ -5,7 +5,10 @@ Starting a job answers with the Job, not the run, and concurrent starts make con
 :meth:`JobOperations.start_job` lists the job's runs before it starts one and looks for the run that appeared
 after (waiting a bounded time for a run that shows up late). Starts of the same job from one process are
 taken one at a time, so each knows its run for sure; see :func:`~.job_runs.pick_own_run` for starts from
-other processes at the same moment.
+other processes at the same moment. The caller can record the runs there were before the start, just before
+it is sent (``before_send``), so that a run that shows up only after identification gave up can still be
+found later. The run's name is checked as soon as it is known: a run that cannot be named in a URL is given
+up (:func:`~.job_runs.give_up_on_unusable_run`), never returned.
 """
 
 from __future__ import annotations
@@ -13,14 +16,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from airflow_provider_saturn.client import options as option_checks
 from airflow_provider_saturn.client import wire
 from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
-from airflow_provider_saturn.client.job_runs import job_run_from_summary, job_run_key, new_runs, pick_own_run
-from airflow_provider_saturn.client.logs import LogCursor, read_steps
+from airflow_provider_saturn.client.job_runs import (
+    SaturnUnusableRunError,
+    give_up_on_unusable_run,
+    job_run_from_summary,
+    job_run_key,
+    new_runs,
+    pick_own_run,
+    unusable_name_problem,
+)
+from airflow_provider_saturn.client.logs import LogCursor, PageWanted, drive, read_steps
 from airflow_provider_saturn.client.paths import Paths
 from airflow_provider_saturn.client.responses import RequestTarget
 from airflow_provider_saturn.client.sync_transport import SyncTransport
@@ -30,6 +41,9 @@ log = logging.getLogger(__name__)
 # How long a start waits for its run to show up in the job's runs, and how often it looks.
 RUN_IDENTIFY_SECONDS = 60.0
 RUN_LOOK_INTERVAL = (0.2, 2.0)  # first, longest; it grows by half each time
+
+
+__all__ = ["JobOperations", "SaturnRunNotIdentifiedError", "SaturnUnusableRunError"]
 
 
 class SaturnRunNotIdentifiedError(SaturnError):
@@ -137,37 +151,53 @@ class JobOperations(SyncTransport):
         return self.stop_resource("job_run", job_run_key(job_id, run_name))
 
     def start_job(
-        self, job_id: str, debug_mode: bool = False, *, identify_within: float = RUN_IDENTIFY_SECONDS
+        self,
+        job_id: str,
+        debug_mode: bool = False,
+        *,
+        identify_within: float | None = None,
+        before_send: Callable[[set[str]], None] | None = None,
     ) -> dict[str, Any]:
         """Start a run of a job; returns **the run it made**: ``job_id``, ``run_name``, ``status`` and the rest.
 
         The runs are listed before the start and after it, until a new one shows up (at most
-        ``identify_within`` seconds). A start is never sent twice: after a failure that may have taken effect
-        (a lost answer, a 5xx), the client looks for a new run first.
+        ``identify_within`` seconds, default ``RUN_IDENTIFY_SECONDS``). A start is never sent twice: after a
+        failure that may have taken effect (a lost answer, a 5xx), the client looks for a new run first.
+        ``before_send`` is called with the names of the runs there were, just before the start is sent.
 
         :raises SaturnRunNotIdentifiedError: no new run showed up in time.
+        :raises SaturnUnusableRunError: the run Saturn made has a name that cannot go into a URL (the message
+            says whether it was stopped).
         """
         path = Paths.job(job_id, "start")
         body = {"debug_mode": True} if debug_mode else None
+        within = RUN_IDENTIFY_SECONDS if identify_within is None else identify_within
         with _start_lock(self.url, job_id):
-            before = {run["run_name"] for run in self.list_job_runs(job_id)}
+            before = {run["run_name"] for run in self.list_job_runs(job_id) if run["run_name"] is not None}
+            if before_send is not None:
+                before_send(before)
             target = RequestTarget("POST", path, "job", job_id)
             found: list[dict[str, Any]] = []
 
             def earlier_start() -> dict[str, Any] | None:
-                found[:] = self._wait_for_new_runs(job_id, before, identify_within)
+                found[:] = self._wait_for_new_runs(job_id, before, within)
                 return {"id": job_id} if found else None
 
             job = self._create_once_only(
                 send=lambda: self._send(target, json=body, shape=wire.job_from_response), find_earlier=earlier_start
             )
-            candidates = found or self._wait_for_new_runs(job_id, before, identify_within)
+            candidates = found or self._wait_for_new_runs(job_id, before, within)
         if not candidates:
             raise SaturnRunNotIdentifiedError(
-                f"Saturn started job {job_id}, but no new run of it showed up within {identify_within:g}s, so "
-                "it cannot be followed. Look at the job's runs in Saturn."
+                f"Saturn started job {job_id} (POST /api/jobs/{job_id}/start was sent), but no new run of it "
+                f"showed up within {within:g}s, so it cannot be followed now. Look at the job's runs in Saturn."
             )
         run = pick_own_run(candidates, job)
+        problem = unusable_name_problem(run["run_name"])
+        if problem is not None:
+            give_up_on_unusable_run(
+                job_id, run["run_name"], problem, list_runs=self.list_job_runs, stop_job=self.stop_job
+            )
         if len(candidates) > 1:
             log.warning(
                 "Job %s got %d new runs at once (someone else started it too); following %s, the one whose "
@@ -198,20 +228,21 @@ class JobOperations(SyncTransport):
 
     def job_logs(self, job_id: str, run_name: str, since: LogCursor | None = None) -> Iterator[dict[str, Any]]:
         """The lines a run's pods wrote (``timestamp``, ``content``, ``pod_name``, ``container_name``), pod after
-        pod, each in order, across pages.
+        pod, each in order, across pages, as each page arrives.
 
-        ``since``, a :class:`~.logs.LogCursor` from an earlier call, is moved on: pass the same cursor again to
-        get only the lines written since. Without it, the log is read from the start. One call reads at most
-        ``MAX_LOG_PAGES_PER_READ`` pages per pod; the rest comes at the next call.
+        ``since``, a :class:`~.logs.LogCursor` from an earlier call, moves with each line taken: pass the same
+        cursor again to get only the lines written since, also after a call that failed or was stopped part
+        way. Without it, the log is read from the start. One call sends at most ``MAX_LOG_REQUESTS_PER_READ``
+        requests; the rest comes at the next call (see :mod:`~.logs`).
         """
         cursor = since if since is not None else LogCursor()
         history = self._request("GET", Paths.job(job_id, "history"), resource="job", resource_id=job_id)
         logs_path = Paths.job(job_id, "logs")
         steps = read_steps(history, run_name, cursor)
-        try:
-            query = next(steps)
-            while True:
-                page = self._request("GET", logs_path, params=query, resource="job", resource_id=job_id)
-                query = steps.send(page)
-        except StopIteration as done:
-            yield from done.value
+        page: dict[str, Any] | None = None
+        while (step := drive(steps, page)) is not None:
+            if isinstance(step, PageWanted):
+                page = self._request("GET", logs_path, params=step.query, resource="job", resource_id=job_id)
+            else:
+                page = None
+                yield step

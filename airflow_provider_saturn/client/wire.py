@@ -30,8 +30,18 @@ WORKSPACE_FIELDS: dict[str, str] = {
     "jupyter_start_ssh": "start_ssh",
 }
 
-# Older servers report Dask clusters as ``ready`` / ``closed``.
-STATUS_ALIASES = {"ready": "running", "closed": "stopped"}
+# Other words for generation-2 statuses: older servers report Dask clusters as ``ready`` / ``closed``, and
+# Kubernetes' own words for how a job ended (``Complete``, ``Succeeded``, ``Failed``) may reach a run's status.
+# Only words that cannot mean anything else; a status in no list is unknown (see ``statuses.decide``).
+STATUS_ALIASES = {
+    "ready": "running",
+    "closed": "stopped",
+    "complete": "completed",
+    "succeeded": "completed",
+    "success": "completed",
+    "failed": "error",
+    "failure": "error",
+}
 
 
 # Settings of a job, under the names of Saturn's JobCreate (the names Saturn users see in recipes and the UI).
@@ -104,8 +114,12 @@ MAX_MESSAGE_LENGTH = 2000
 
 
 def normalise_status(status: Any) -> str | None:
-    """A generation-2 status string; ``None`` for anything that is not a string."""
-    return STATUS_ALIASES.get(status, status) if isinstance(status, str) else None
+    """A generation-2 status string, whatever its case and surrounding blanks, with :data:`STATUS_ALIASES`
+    mapped; ``None`` for anything that is not a string."""
+    if not isinstance(status, str):
+        return None
+    folded = status.strip().lower()
+    return STATUS_ALIASES.get(folded, folded)
 
 
 def _optional_id(value: Any) -> str | None:

@@ -154,6 +154,13 @@ class JobStore:
             run.stop(now)
         return record
 
+    def report_status(self, job_id: str, run_name: str, status: str | None) -> RunRecord:
+        """Make Saturn report ``status`` for one run of the job from now on (``None``: its own again); a test
+        control for statuses Saturn may spell otherwise (``Completed``, ``failed``) or not know."""
+        run = self.get(job_id).run(run_name)
+        run.reported_status = status
+        return run
+
     def pod(self, name: str) -> tuple[RunRecord, Pod] | None:
         """The pod named ``name`` of a visible run, and its run; ``None`` if there is none."""
         run_name, _, _ = name.rpartition("-")

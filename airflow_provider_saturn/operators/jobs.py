@@ -13,11 +13,15 @@ from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWai
 from airflow_provider_saturn.operators.by_name import checked_if_exists, create_by_name
 from airflow_provider_saturn.reattach import (
     GOING_OR_DONE,
+    MAX_RECORDED_RUNS,
+    RecordedJobRun,
     dag_run_started,
     follows_earlier_try,
+    forget_job_start,
     is_automatic_retry,
     recorded_job_run,
     remember_job_run,
+    remember_job_start,
     runs_since,
     task_state_store,
 )
@@ -26,6 +30,8 @@ from airflow_provider_saturn.waiting import required_id
 if TYPE_CHECKING:
     from airflow_provider_saturn.compat import Context
     from airflow_provider_saturn.run_logs import RunLog
+
+MAX_NAMED_RUNS = 10  # runs named in one log line
 
 JOB_SETTINGS = tuple(name for name in JOB_FIELDS if name not in ("name", "command"))
 # Saturn settings whose operator argument has another name: Airflow's own ``retries`` is the task's.
@@ -43,13 +49,18 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
     that shows up late). Starts of the same job from one worker process go one at a time; starts from
     different processes at the same moment are told apart by their start times.
 
-    **Retries re-attach.** The run is recorded before the wait (Airflow 3.3+: in the task state store). A retry
-    of the task, e.g. after its worker died, follows that run if it is still going, succeeds if it completed,
-    and starts a new one only if it failed. Without a store (Airflow 2.11), a retry takes the one run of the
-    job that began after the DAG run started and is going or completed, if there is exactly one.
+    **Retries re-attach** on Airflow 3.3+: the start is recorded in the task state store just before it is
+    sent (the job's runs then), and the run once it is known. A retry of the task, e.g. after its worker died,
+    follows that run if it is still going, succeeds if it completed (on Airflow's own retries), and starts a
+    new one if it failed. A run that showed up only after the earlier try gave up looking for it is the one
+    run that is new since the recorded start; with several new ones, none is taken. Without a store (Airflow
+    2.11, 3.0-3.2) nothing tells a run an earlier try started from another DAG run's run of the same job: a
+    retry starts a new run and logs which runs it leaves alone.
 
     Killed while waiting (and, deferred, on Airflow 3.3+), it stops its own run only; a timeout stops it too
-    unless ``stop_on_failure=False``.
+    unless ``stop_on_failure=False``. A run this task did not start (or record) is never stopped by it.
+    A run Saturn names so that it cannot go into a URL fails the task (it cannot be followed), saying so; it
+    is stopped only when the job had no other run going, else left running.
 
     :param job_id: the job's id. Templated.
     :param job_name: or the job's name. Templated.
@@ -94,11 +105,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         job_id = self.resolve_job_id()
         run = self.earlier_run(context, job_id)
         if run is None:
-            run = self.hook.start_job(job_id)
-            self._waiting_on = (self.resource_kind, run["id"])  # a kill from now on stops this run
-            self.log.info("Started run %s of Saturn job %s", run["run_name"], job_id)
-            if not remember_job_run(context, run):
-                self.log.debug("No task state store: a retry will look for its run in Saturn")
+            run = self.start_run(context, job_id)
         push_link_xcoms(
             context,
             saturn_ui_url(self.hook.get_conn().url, job_id, "job"),
@@ -108,35 +115,69 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             return run
         return self.wait_or_defer(run["id"], run, started_here=True)
 
+    def start_run(self, context: Context, job_id: str) -> dict[str, Any]:
+        """Start a run of the job and know it; with a task state store, the start is recorded just before it is
+        sent and the run once it is known, so that a retry finds it whenever it shows up."""
+        from airflow_provider_saturn.client.errors import SaturnTransientError
+        from airflow_provider_saturn.client.jobs import SaturnRunNotIdentifiedError, SaturnUnusableRunError
+
+        recording = task_state_store(context) is not None
+        try:
+            run = self.hook.start_job(
+                job_id, before_send=(lambda before: remember_job_start(context, job_id, before)) if recording else None
+            )
+        except SaturnRunNotIdentifiedError as error:
+            if recording:
+                later = "The start is recorded: a retry of this task follows (or stops) the run that shows up."
+            else:
+                later = (
+                    "There is no task state store (Airflow before 3.3), so a retry cannot tell that run from "
+                    "another's: it starts a new one, and the run that shows up is not followed."
+                )
+            raise SaturnRunNotIdentifiedError(f"{error} {later}") from error
+        except SaturnUnusableRunError:
+            forget_job_start(context, job_id)  # given up, and said so: a retry starts afresh
+            raise
+        except SaturnTransientError:
+            raise  # the start may have taken effect: a retry looks for a run that is new since the record
+        except Exception:
+            forget_job_start(context, job_id)  # refused, or never sent: nothing to follow
+            raise
+        self._waiting_on = (self.resource_kind, run["id"])  # a kill from now on stops this run
+        self.log.info("Started run %s of Saturn job %s", run["run_name"], job_id)
+        remember_job_run(context, run)
+        return run
+
     def earlier_run(self, context: Context, job_id: str) -> dict[str, Any] | None:
-        """The run an earlier try of this task started, if it is still going, or completed and this try is one of
-        Airflow's retries; else ``None``."""
+        """The run an earlier try of this task started (as recorded), if it is still going, or completed and
+        this try is one of Airflow's retries; else ``None``."""
         from airflow_provider_saturn.client.errors import SaturnNotFoundError
 
         # A completed run is this try's result only on Airflow's own retry; after a user's clear, run again.
         taken = GOING_OR_DONE if is_automatic_retry(context, self.retries) else ACTIVE_STATUSES
-        run_name = recorded_job_run(context, job_id)
-        if run_name is not None:
-            try:
-                run = self.hook.get_job_run(job_id, run_name)
-            except SaturnNotFoundError:
-                self.log.info("The run %s an earlier try started is gone; starting a new one", run_name)
-                return None
-        elif task_state_store(context) is None and follows_earlier_try(context):
-            since = dag_run_started(context)
-            found = runs_since(self.hook.list_job_runs(job_id), since, taken)
-            if len(found) != 1:
-                if found:
-                    self.log.warning(
-                        "%d runs of job %s that began in this DAG run could be an earlier try's; none is taken "
-                        "for this try's own",
-                        len(found),
-                        job_id,
-                    )
-                return None
-            run = found[0]
-        else:
+        record = recorded_job_run(context, job_id)
+        if record is None:
+            if task_state_store(context) is None and follows_earlier_try(context):
+                self._leave_alone(context, job_id)
             return None
+        if record.run_name is None:
+            from airflow_provider_saturn.client.jobs import SaturnUnusableRunError
+
+            try:
+                found = self.run_that_appeared(job_id, record)
+            except SaturnUnusableRunError:
+                forget_job_start(context, job_id)  # given up, and said so: the next try starts afresh
+                raise
+            if found is None:
+                return None
+            run = found
+        else:
+            try:
+                run = self.hook.get_job_run(job_id, record.run_name)
+            except SaturnNotFoundError:
+                self.log.info("The run %s an earlier try started is gone; starting a new one", record.run_name)
+                return None
+        remember_job_run(context, run)
         if run["status"] in ACTIVE_STATUSES:
             self.log.info("Re-attaching to run %s of job %s, started by an earlier try", run["run_name"], job_id)
             return run
@@ -152,6 +193,62 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             return None
         self.log.info("Run %s, started by an earlier try, is %s: starting a new run", run["run_name"], run["status"])
         return None
+
+    def run_that_appeared(self, job_id: str, record: RecordedJobRun) -> dict[str, Any] | None:
+        """The run an earlier try started but did not get to know: the one run that is new since its recorded
+        start. ``None`` (logged) when there is none, or several: which is its own cannot be told then."""
+        from airflow_provider_saturn.client.job_runs import give_up_on_unusable_run, new_runs, unusable_name_problem
+
+        if record.runs_before is None:
+            self.log.warning(
+                "An earlier try started job %s, but the job's runs then could not be recorded (more than %d): "
+                "which run it made cannot be told, so none is taken; starting a new run",
+                job_id,
+                MAX_RECORDED_RUNS,
+            )
+            return None
+        fresh = new_runs(self.hook.list_job_runs(job_id), set(record.runs_before))
+        if not fresh:
+            self.log.info("No run of job %s showed up after an earlier try started it; starting a new one", job_id)
+            return None
+        if len(fresh) > 1:
+            self.log.warning(
+                "%d runs of job %s showed up after an earlier try started it (%s): which one is its own cannot be "
+                "told, so none is taken, and none is stopped; starting a new run",
+                len(fresh),
+                job_id,
+                named(fresh),
+            )
+            return None
+        run = fresh[0]
+        problem = unusable_name_problem(run["run_name"])
+        if problem is not None:
+            give_up_on_unusable_run(
+                job_id, run["run_name"], problem, list_runs=self.hook.list_job_runs, stop_job=self.hook.stop_job
+            )
+        self.log.info(
+            "Run %s of job %s showed up after an earlier try started it: it is that try's", run["run_name"], job_id
+        )
+        return run
+
+    def _leave_alone(self, context: Context, job_id: str) -> None:
+        """Log, for a retry without a task state store, why it starts a new run, and which runs of this DAG run's
+        time it leaves alone."""
+        from airflow_provider_saturn.client.errors import SaturnError
+
+        since = dag_run_started(context)
+        try:
+            going = runs_since(self.hook.list_job_runs(job_id), since, GOING_OR_DONE) if since is not None else []
+        except SaturnError as error:  # only for the log: the start goes on
+            self.log.info("Could not list the runs of job %s to name them (%s)", job_id, error)
+            going = []
+        self.log.warning(
+            "This try follows an earlier one, but there is no task state store (Airflow before 3.3): a run of job "
+            "%s that the earlier try may have started cannot be told from another DAG run's, so none is taken "
+            "and none is stopped; starting a new run.%s",
+            job_id,
+            f" Runs of the job since this DAG run began, left alone: {named(going)}" if going else "",
+        )
 
     def run_log_reader(self, resource_id: str) -> Callable[[RunLog], None] | None:
         if not self.fetch_logs:
@@ -182,6 +279,14 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
                 raise ValueError(f"Trigger event for {key!r} is not about a run of job {job_id}")
             wait = {**wait, "resource_id": key}
         return super().execute_complete(context, event, **wait)
+
+
+def named(runs: list[dict[str, Any]]) -> str:
+    """The names of some runs for a log line: bounded, each quoted."""
+    from airflow_provider_saturn.client.job_runs import shown_name
+
+    shown = ", ".join(shown_name(run.get("run_name")) for run in runs[:MAX_NAMED_RUNS])
+    return shown + (f" and {len(runs) - MAX_NAMED_RUNS} more" if len(runs) > MAX_NAMED_RUNS else "")
 
 
 class SaturnCreateJobOperator(SaturnBaseOperator):

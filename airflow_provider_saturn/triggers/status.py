@@ -11,6 +11,7 @@ does not reset it.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -18,10 +19,21 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_saturn.client.statuses import KIND_LABELS, decide, error_message_of
+from airflow_provider_saturn.client.statuses import KIND_LABELS, StatusWatch, error_message_of
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
-from airflow_provider_saturn.run_logs import TAIL_KEY, RunLog
+from airflow_provider_saturn.run_logs import FINAL_LOG_READS, TAIL_KEY, RunLog, bounded_tail, replay_notice
 from airflow_provider_saturn.waiting import positive_seconds
+
+# A trigger that starts this long after its deferral may be one remade after a triggerer restart, which Airflow
+# does once the old triggerer has missed its heartbeats ([triggerer] triggerer_health_check_threshold, 30 s).
+RESUMED_AFTER_SECONDS = 30.0
+
+
+def deferred_moment(value: Any) -> float:
+    """A ``deferred_at`` kwarg as a UNIX time; none, or not a finite number, means now."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return time.time()
 
 
 def wait_event(
@@ -36,7 +48,8 @@ def wait_event(
 ) -> dict[str, Any]:
     """The one terminal event shape: ``{status, resource_id, target_status, last_status, message,
     started_here}``; ``started_here`` echoes ``stop_on_kill`` for runners that drop the deferral's kwargs.
-    A followed job run's failure adds ``log_tail``, the last lines of its log."""
+    A followed job run's failure adds ``log_tail``, the last lines of its log (bounded and masked: see
+    :func:`~airflow_provider_saturn.run_logs.bounded_tail`), since the event is stored in Airflow's database."""
     event: dict[str, Any] = {
         "status": status,
         "resource_id": resource_id,
@@ -45,8 +58,9 @@ def wait_event(
         "message": message,
         "started_here": started_here,
     }
-    if log_tail:
-        event[TAIL_KEY] = log_tail
+    tail = bounded_tail(log_tail or [])
+    if tail:
+        event[TAIL_KEY] = tail
     return event
 
 
@@ -78,6 +92,8 @@ class SaturnStatusTrigger(BaseTrigger):
     :param follow_logs: a job run's new log lines go to the task log at each poll; a failure event carries the
         last of them.
     :param log_cursor: where the operator's own reading of the log stopped (JSON), so no line comes twice.
+    :param deferred_at: UNIX time of the deferral (default: when the trigger is made, i.e. at the deferral; kept
+        in the kwargs, so a trigger remade after a triggerer restart knows it is late and says so).
     """
 
     def __init__(
@@ -95,6 +111,7 @@ class SaturnStatusTrigger(BaseTrigger):
         retry: dict[str, Any] | None = None,
         follow_logs: bool = False,
         log_cursor: dict[str, Any] | None = None,
+        deferred_at: float | None = None,
     ) -> None:
         super().__init__()
         self.resource_kind = resource_kind
@@ -109,6 +126,7 @@ class SaturnStatusTrigger(BaseTrigger):
         self.retry = dict(retry) if retry else None
         self.follow_logs = follow_logs and resource_kind == "job_run"
         self.log_cursor = log_cursor
+        self.deferred_at = deferred_moment(deferred_at)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-only kwargs (no token, nothing tenacity-shaped)."""
@@ -127,6 +145,7 @@ class SaturnStatusTrigger(BaseTrigger):
                 "retry": self.retry,
                 "follow_logs": self.follow_logs,
                 "log_cursor": self.log_cursor,
+                "deferred_at": self.deferred_at,
             },
         )
 
@@ -140,7 +159,7 @@ class SaturnStatusTrigger(BaseTrigger):
         return shared_async_client(credentials, timeout=self.timeout or settings["timeout"], retry=retry)
 
     def _event(self, status: str, last_status: str | None, message: str, run_log: RunLog | None = None) -> TriggerEvent:
-        tail = list(run_log.tail) if run_log is not None and status != "success" else None
+        tail = run_log.tail_lines() if run_log is not None and status != "success" else None
         return TriggerEvent(
             wait_event(
                 status,
@@ -154,16 +173,47 @@ class SaturnStatusTrigger(BaseTrigger):
         )
 
     async def _read_log(self, client: Any, run_log: RunLog) -> None:
-        """The run's new log lines into the task log; a failed read is logged, and the wait goes on."""
+        """The run's new log lines into the task log, as each page arrives; a failed read is logged (the lines
+        it gave stay delivered, and the next read goes on after them), and the wait goes on."""
         from airflow_provider_saturn.client.async_jobs import read_new_log_lines
         from airflow_provider_saturn.client.errors import SaturnError
         from airflow_provider_saturn.client.job_runs import split_job_run_key
+        from airflow_provider_saturn.client.poller import DEADLINE_READ_SECONDS
 
         job_id, run_name = split_job_run_key(self.resource_id)
         try:
-            run_log.absorb(await read_new_log_lines(client, job_id, run_name, run_log.cursor), self.log)
+            # Cut at the deadline plus the one grace that the wait's last status read shares with it, so that
+            # everything after the deadline fits DEADLINE_READ_SECONDS (the lines read stay delivered).
+            async with asyncio.timeout(max(self.deadline + DEADLINE_READ_SECONDS - time.time(), 0)):
+                async for line in read_new_log_lines(client, job_id, run_name, run_log.cursor):
+                    run_log.write(line, self.log)
         except SaturnError as error:
             run_log.read_failed(error, self.log)
+        except TimeoutError:
+            return  # the deadline came first: the lines read stay delivered, and the wait ends
+        else:
+            run_log.read_worked()
+
+    async def _read_log_to_its_end(self, client: Any, run_log: RunLog) -> None:
+        """The run has ended: read on while a read was cut short by its request bound, at most
+        ``FINAL_LOG_READS`` more reads and not past the deadline, and say so if lines are left unread."""
+        for _ in range(FINAL_LOG_READS):
+            if not run_log.cursor.behind or time.time() >= self.deadline:
+                return
+            await self._read_log(client, run_log)
+        if run_log.cursor.behind:
+            self.log.warning("The job run's log goes on beyond what this wait reads at its end: the rest is in Saturn")
+
+    def _run_log(self) -> RunLog | None:
+        """The followed log, from where the operator's reading stopped; a trigger that starts long after its
+        deferral (``RESUMED_AFTER_SECONDS``) may follow a triggerer restart, and says once that the lines shown
+        since the deferral may come again (nothing it can keep tells it what was shown)."""
+        if not self.follow_logs:
+            return None
+        late = time.time() - self.deferred_at
+        if late > RESUMED_AFTER_SECONDS:
+            self.log.info("%s", replay_notice(self.deferred_at, late))
+        return RunLog(self.log_cursor)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError
@@ -172,7 +222,7 @@ class SaturnStatusTrigger(BaseTrigger):
         started = time.time()
         last_status: str | None = None
         last_problem = ""
-        run_log = RunLog(self.log_cursor) if self.follow_logs else None
+        run_log = self._run_log()
         try:
             client = await self._client()
         except Exception as error:  # no connection, bad extras, anything: one error event, never a crashed trigger
@@ -180,6 +230,7 @@ class SaturnStatusTrigger(BaseTrigger):
             return
         from airflow_provider_saturn.client.poller import shared_poller
 
+        watch = StatusWatch(self.target_status, strict=self.strict)  # one grace for an unknown status
         async with shared_poller(client, self.poll_interval).following() as poller:
             while True:
                 try:
@@ -193,8 +244,10 @@ class SaturnStatusTrigger(BaseTrigger):
                 else:
                     if run_log is not None:
                         await self._read_log(client, run_log)
-                    decision = decide(resource.get("status"), self.target_status, strict=self.strict)
+                    decision = watch.judge(resource.get("status"))
                     last_status = decision.status
+                    if run_log is not None and decision.outcome in ("success", "failure"):
+                        await self._read_log_to_its_end(client, run_log)
                     if decision.outcome == "success":
                         yield self._event("success", last_status, f"Saturn {label} is {self.target_status}")
                         return
@@ -213,16 +266,12 @@ class SaturnStatusTrigger(BaseTrigger):
                     return
 
     async def _poll(self, poller: Any, client: Any) -> dict[str, Any]:
-        """The resource at the shared poller's next tick, or, when the deadline comes first, read on its own
-        at the deadline (as the wait's last read)."""
-        remaining = self.deadline - time.time()
-        until_tick = poller.seconds_to_next_tick()
-        if remaining <= 0:
-            return await client.get_resource(self.resource_kind, self.resource_id)
-        if until_tick is not None and until_tick > remaining:
-            await asyncio.sleep(remaining)
-            return await client.get_resource(self.resource_kind, self.resource_id)
-        return await poller.next_answer(self.resource_kind, self.resource_id)
+        """The resource at the shared poller's next tick, never awaited past the deadline: then read on its own
+        as the wait's last read, cut short so that the event comes within a second of the deadline
+        (:func:`~airflow_provider_saturn.client.poller.answer_by`; ``client`` is the poller's own)."""
+        from airflow_provider_saturn.client.poller import answer_by
+
+        return await answer_by(poller, self.resource_kind, self.resource_id, self.deadline)
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user killed the deferred task; stop what its operator started."""

@@ -213,3 +213,13 @@ def http_create_deployment(emulator) -> Any:
         return response.json()
 
     return create
+
+
+def test_a_listed_run_whose_name_cannot_go_into_a_url_keeps_its_name_but_has_no_key() -> None:
+    from airflow_provider_saturn.client.job_runs import job_run_from_summary, unusable_name_problem
+
+    bad = job_run_from_summary("a" * 32, {"name": "a/b", "status": "Running"})
+    assert (bad["run_name"], bad["id"], bad["status"]) == ("a/b", None, "running")
+    good = job_run_from_summary("a" * 32, {"name": "job-1", "status": "running"})
+    assert good["id"] == f"{'a' * 32}/job-1"
+    assert unusable_name_problem("a/b") is not None and unusable_name_problem("job-1") is None

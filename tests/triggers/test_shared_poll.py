@@ -42,7 +42,9 @@ def started_projects(client: SaturnClient, count: int) -> list[str]:
 
 
 async def test_waits_on_the_same_and_on_different_resources_share_each_read(saturn_connection, client) -> None:
-    saturn_connection.state.transition_seconds = 1.0
+    # Long enough to outlast the first connection lookup (over a second on Airflow 2.11): several ticks come
+    # while the resources start.
+    saturn_connection.state.transition_seconds = 2.5
     first, second = started_projects(client, 2)
     cluster = client.create_dask_cluster(first)["id"]
     client.start_dask_cluster(cluster)
