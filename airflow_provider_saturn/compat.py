@@ -25,6 +25,11 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow.utils.context import Context  # type: ignore
 
+try:  # the secrets masker's redact: what mask_secret registered (and connection passwords) read "***"
+    from airflow.sdk.log import redact
+except ImportError:  # Airflow 2.11
+    from airflow.utils.log.secrets_masker import redact  # type: ignore
+
 
 def airflow_version() -> tuple[int, int]:
     """The running Airflow's (major, minor)."""
@@ -83,5 +88,6 @@ __all__ = [
     "airflow_version",
     "default_deferrable",
     "mask_secret",
+    "redact",
     "xcom_value",
 ]

@@ -13,9 +13,8 @@ holds at most ``TAIL_LINES`` lines of ``MAX_TAIL_LINE_CHARS``, ``MAX_TAIL_CHARS`
 
 from __future__ import annotations
 
-import functools
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,26 +28,32 @@ TAIL_KEY = "log_tail"  # the event key that carries the tail from the trigger to
 # Reads of a followed log once its run has ended, while each one is cut short by its request bound (see
 # :data:`~.client.logs.MAX_LOG_REQUESTS_PER_READ`): a log that grew fast is shown to its end.
 FINAL_LOG_READS = 5
+LOG_LEFT_IN_SATURN = "The job run's log goes on beyond what this wait reads at its end: the rest is in Saturn"
 
 
-@functools.cache
-def _redact() -> Callable[[Any], Any] | None:
-    """Airflow's secrets masker's ``redact`` (Airflow 3, then 2.11), or ``None`` without one."""
-    try:
-        from airflow.sdk.log import redact
-    except ImportError:
-        try:
-            from airflow.utils.log.secrets_masker import redact  # type: ignore[no-redef]
-        except ImportError:
-            return None
-    return redact
+MAX_MASKED_VALUES = 200  # environment values of one job registered with the secrets masker
 
 
 def masked(text: str) -> str:
     """``text`` with the secrets Airflow's secrets masker knows replaced by ``***``."""
-    redact = _redact()
-    value = redact(text) if redact is not None else text
+    from airflow_provider_saturn.compat import redact
+
+    value = redact(text)
     return value if isinstance(value, str) else text
+
+
+def mask_job_secrets(job: Any) -> int:
+    """Register the values of a job's ``environment_variables`` with Airflow's secrets masker (in this process),
+    so that a run that prints one shows ``***`` in the task log; returns how many were registered."""
+    from airflow_provider_saturn.compat import mask_secret
+
+    variables = job.get("environment_variables") if isinstance(job, dict) else None
+    if not isinstance(variables, dict):
+        return 0
+    values = [value for value in variables.values() if isinstance(value, str) and value.strip()]
+    for value in values[:MAX_MASKED_VALUES]:
+        mask_secret(value)
+    return min(len(values), MAX_MASKED_VALUES)
 
 
 def cut(text: str, most: int) -> str:

@@ -11,6 +11,11 @@ from airflow_provider_saturn.client.logs import LogCursor, PageWanted, drive, re
 from airflow_provider_saturn.client.paths import Paths
 
 
+async def get_job(client: AsyncSaturnClient, job_id: str) -> dict[str, Any]:
+    """``GET /api/jobs/{id}``: the job as Saturn sends it."""
+    return await client._request("GET", Paths.job(job_id), "job", job_id)
+
+
 async def read_new_log_lines(
     client: AsyncSaturnClient, job_id: str, run_name: str, cursor: LogCursor
 ) -> AsyncIterator[dict[str, Any]]:

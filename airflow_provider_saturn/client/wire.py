@@ -189,12 +189,3 @@ def deployment_from_response(deployment: dict[str, Any]) -> dict[str, Any]:
 def shorten(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     """``text`` cut to ``limit`` characters, saying so: a server's words are bounded in our messages."""
     return text if len(text) <= limit else f"{text[: limit - 15]}... [truncated]"
-
-
-def error_message(payload: Any, fallback: str) -> str:
-    """Saturn's ``message`` from an error body, or ``fallback`` when the body is not the usual JSON."""
-    if isinstance(payload, dict):
-        message = payload.get("message") or payload.get("detail") or payload.get("error")
-        if message:
-            return shorten(str(message))
-    return shorten(fallback)

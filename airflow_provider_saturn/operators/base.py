@@ -15,7 +15,7 @@ from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
 from airflow_provider_saturn.reattach import remember_started, started_by_earlier_try
-from airflow_provider_saturn.run_logs import RunLog
+from airflow_provider_saturn.run_logs import FINAL_LOG_READS, LOG_LEFT_IN_SATURN, RunLog
 from airflow_provider_saturn.waiting import (
     KIND_LABELS,
     check_event,
@@ -60,8 +60,10 @@ class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
 
     What any Saturn operator returns (from ``execute`` or ``execute_complete``) becomes an XCom, stored in
     plain text: it goes through :func:`~airflow_provider_saturn.xcom_values.xcom_safe` first, so the values of
-    ``environment_variables`` read ``"***"`` (their names stay) and ``start_script`` (or a ``command``) reads
-    ``"***"``, nested dicts included. Use the hook for Saturn's full answers.
+    ``environment_variables`` read ``"***"`` (their names stay), and so do ``start_script`` and ``command``,
+    config file contents, package and build texts, secret values and credentials in URLs, nested dicts
+    included (the field list is in :mod:`~airflow_provider_saturn.xcom_values`). Use the hook for Saturn's full
+    answers.
 
     :param saturn_conn_id: the Airflow connection of type ``saturn`` (inside Saturn, the environment).
     """
@@ -252,7 +254,11 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         if run_log is not None and read_log is not None:
             after_read = lambda _resource: read_log(run_log)  # noqa: E731
         try:
-            with self._stopped_on_failure(kind, resource_id, started_here=started_here), _tail_on_failure(run_log):
+            with (
+                self._stopped_on_failure(kind, resource_id, started_here=started_here),
+                _tail_on_failure(run_log),
+                _log_read_to_its_end(read_log, run_log, self.log),
+            ):
                 return wait_for_status(
                     lambda: self.hook.get_resource(kind, resource_id),
                     kind=kind,
@@ -317,6 +323,32 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             return
         kind, resource_id = self._waiting_on
         self._stop_best_effort(kind, resource_id, "the task was killed")
+
+
+@contextmanager
+def _log_read_to_its_end(read_log: Callable[[RunLog], None] | None, run_log: RunLog | None, log: Any) -> Iterator[None]:
+    """A followed run that ended (completed, or failed) has its log read on while a read was cut short by its
+    request bound, at most ``FINAL_LOG_READS`` more reads, as the trigger does; a timed-out wait reads no more."""
+    from airflow_provider_saturn.client.errors import SaturnResourceError
+
+    try:
+        yield
+    except SaturnResourceError:
+        _read_on(read_log, run_log, log)
+        raise
+    else:
+        _read_on(read_log, run_log, log)
+
+
+def _read_on(read_log: Callable[[RunLog], None] | None, run_log: RunLog | None, log: Any) -> None:
+    if read_log is None or run_log is None:
+        return
+    for _ in range(FINAL_LOG_READS):
+        if not run_log.cursor.behind:
+            return
+        read_log(run_log)
+    if run_log.cursor.behind:
+        log.warning("%s", LOG_LEFT_IN_SATURN)
 
 
 @contextmanager

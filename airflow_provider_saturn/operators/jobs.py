@@ -103,6 +103,8 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         job_id = self.resolve_job_id()
+        if self.fetch_logs:
+            self.mask_job_secrets(job_id)
         run = self.earlier_run(context, job_id)
         if run is None:
             run = self.start_run(context, job_id)
@@ -114,6 +116,17 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         if run["status"] == "completed":
             return run
         return self.wait_or_defer(run["id"], run, started_here=True)
+
+    def mask_job_secrets(self, job_id: str) -> None:
+        """Register the job's environment values with Airflow's secrets masker before its log is followed, so that a
+        run printing one shows ``***`` in the task log (the trigger does the same in the triggerer)."""
+        from airflow_provider_saturn.client.errors import SaturnError
+        from airflow_provider_saturn.run_logs import mask_job_secrets
+
+        try:
+            mask_job_secrets(self.hook.get_job(job_id))
+        except SaturnError as error:  # the start says what is wrong, if anything is
+            self.log.debug("Could not read job %s to mask its environment values: %s", job_id, error)
 
     def start_run(self, context: Context, job_id: str) -> dict[str, Any]:
         """Start a run of the job and know it; with a task state store, the start is recorded just before it is

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_saturn.client.statuses import targets_of
+from airflow_provider_saturn.client.statuses import StatusWatch, targets_of
 from airflow_provider_saturn.compat import BaseSensorOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
@@ -57,6 +57,7 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
         self.target_status = target_status
         self.saturn_conn_id = saturn_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._watch: StatusWatch | None = None
 
     @property
     def resource_id(self) -> str:
@@ -67,7 +68,11 @@ class _SaturnStatusSensor(SaturnHookMixin, BaseSensorOperator):
         resource_id = self.resource_id
         resource = self.hook.get_resource(self.kind, resource_id)
         self.log.info("Saturn %s %s is %s", KIND_LABELS[self.kind], resource_id, resource.get("status"))
-        return check_resource(resource, self.kind, self.target_status, strict=False)
+        # One watch for the pokes of this try (mode "poke"), so that a status Saturn's API does not know fails
+        # after the same grace as in a deferred wait; in mode "reschedule" each poke is a new instance.
+        if self._watch is None:
+            self._watch = StatusWatch(self.target_status, strict=False)
+        return check_resource(resource, self.kind, self.target_status, strict=False, watch=self._watch)
 
     def execute(self, context: Context) -> Any:
         resource_id = self.resource_id  # no id: fail now, before any request or wait

@@ -21,12 +21,21 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_saturn.client.statuses import KIND_LABELS, StatusWatch, error_message_of
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
-from airflow_provider_saturn.run_logs import FINAL_LOG_READS, TAIL_KEY, RunLog, bounded_tail, replay_notice
+from airflow_provider_saturn.run_logs import (
+    FINAL_LOG_READS,
+    LOG_LEFT_IN_SATURN,
+    TAIL_KEY,
+    RunLog,
+    bounded_tail,
+    replay_notice,
+)
 from airflow_provider_saturn.waiting import positive_seconds
 
 # A trigger that starts this long after its deferral may be one remade after a triggerer restart, which Airflow
 # does once the old triggerer has missed its heartbeats ([triggerer] triggerer_health_check_threshold, 30 s).
 RESUMED_AFTER_SECONDS = 30.0
+# The longest a followed job's read for its environment values (to mask them in the log) may take.
+MASK_READ_SECONDS = 5.0
 
 
 def deferred_moment(value: Any) -> float:
@@ -202,7 +211,21 @@ class SaturnStatusTrigger(BaseTrigger):
                 return
             await self._read_log(client, run_log)
         if run_log.cursor.behind:
-            self.log.warning("The job run's log goes on beyond what this wait reads at its end: the rest is in Saturn")
+            self.log.warning("%s", LOG_LEFT_IN_SATURN)
+
+    async def _mask_job_secrets(self, client: Any) -> None:
+        """Register the followed job's environment values with the secrets masker of this triggerer, as the operator
+        did in its worker; best effort, within ``MASK_READ_SECONDS`` and never past the deadline."""
+        from airflow_provider_saturn.client.async_jobs import get_job
+        from airflow_provider_saturn.client.job_runs import split_job_run_key
+        from airflow_provider_saturn.run_logs import mask_job_secrets
+
+        job_id, _ = split_job_run_key(self.resource_id)
+        try:
+            async with asyncio.timeout(max(min(self.deadline - time.time(), MASK_READ_SECONDS), 0)):
+                mask_job_secrets(await get_job(client, job_id))
+        except Exception as error:  # the wait matters more than the masking: it goes on
+            self.log.debug("Could not read job %s to mask its environment values: %s", job_id, error)
 
     def _run_log(self) -> RunLog | None:
         """The followed log, from where the operator's reading stopped; a trigger that starts long after its
@@ -230,6 +253,8 @@ class SaturnStatusTrigger(BaseTrigger):
             return
         from airflow_provider_saturn.client.poller import shared_poller
 
+        if run_log is not None:
+            await self._mask_job_secrets(client)
         watch = StatusWatch(self.target_status, strict=self.strict)  # one grace for an unknown status
         async with shared_poller(client, self.poll_interval).following() as poller:
             while True:

@@ -307,3 +307,18 @@ def test_saturn_times_are_to_the_second_and_the_clocks_differ() -> None:
     assert runs_since(runs, dag_run_started, GOING_OR_DONE) == runs
     old = [{"status": "running", "started_at": "2026-01-01T11:59:00+00:00"}]
     assert runs_since(old, dag_run_started, GOING_OR_DONE) == []
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_run_printing_an_environment_value_of_its_job_shows_it_masked(
+    saturn_connection, client, capsys, monkeypatch, deferrable: bool
+) -> None:
+    secret = f"pw-{'sync' if not deferrable else 'deferred'}-{time.time_ns()}"  # new to the masker in this test
+    job = client.create_job("prints-secret", f"echo connecting with {secret}; echo done")
+    client.update_job(job["id"], environment_variables={"DB_PASSWORD": secret})
+    if deferrable:  # the trigger masks on its own, as it runs in another process (the triggerer) for real
+        monkeypatch.setattr(SaturnRunJobOperator, "mask_job_secrets", lambda self, job_id: None)
+    run_operator(run_job(job, deferrable))
+    out = capsys.readouterr().out
+    assert secret not in out
+    assert "connecting with ***" in run_log_contents(out)

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_saturn.client import SaturnClient, SaturnResourceError
+from airflow_provider_saturn.client import SaturnClient, SaturnResourceError, statuses
 from airflow_provider_saturn.sensors import SaturnJobRunSensor
 from tests.harness import run_operator
 
@@ -45,3 +45,16 @@ def test_targets_are_those_of_a_job_run(saturn_connection) -> None:
         SaturnJobRunSensor(task_id="x", job_id="j", run_name="r", target_status="closed")
     with pytest.raises(ValueError, match="got no run_name"):
         run_operator(SaturnJobRunSensor(task_id="x", job_id="j", run_name="None", poke_interval=1, timeout=5))
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_a_status_saturn_does_not_know_fails_the_sensor_after_the_grace(
+    saturn_connection, client: SaturnClient, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    monkeypatch.setattr(statuses, "UNKNOWN_STATUS_GRACE", 0.3)
+    job = client.create_job("mystery", "sleep 30")
+    run = client.start_job(job["id"])
+    with saturn_connection.state.lock:
+        saturn_connection.state.jobs.report_status(job["id"], run["run_name"], "Exploded")
+    with pytest.raises(SaturnResourceError, match="'exploded'"):
+        run_operator(sensor(run, deferrable))
