@@ -29,6 +29,11 @@ def test_the_client_imports_no_airflow() -> None:
     assert {"requests", "tenacity", "httpx"} <= roots
 
 
+def test_the_remote_package_imports_no_airflow_and_no_http_stack() -> None:
+    roots = imported_by("airflow_provider_saturn.remote")
+    assert not roots & {"airflow", "requests", "tenacity", "httpx", "urllib3", "cloudpickle"}, roots
+
+
 def test_operators_and_sensors_defer_http_stacks_and_the_emulator() -> None:
     roots = imported_by(
         "airflow_provider_saturn.operators",
