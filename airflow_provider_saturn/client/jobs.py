@@ -88,9 +88,16 @@ class JobOperations(SyncTransport):
         working_dir: str | None = None,
         scale: int | None = None,
         retries: int | None = None,
+        tags: dict[str, str] | None = None,
+        extra_packages: dict[str, Any] | None = None,
+        config_files: dict[str, dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Create a job (Saturn's ``JobCreate``, under its own names). Settings are checked first, the size
         against ``options``. A retry after a lost answer never creates a second job: it looks for the name first.
+
+        ``tags`` are ``{name: value}`` texts; ``extra_packages`` Saturn's ``ExtraPackages`` (``{"pip": "pandas
+        pyarrow", "apt": ..., "conda": ...}``), installed when a pod starts; ``config_files`` files written to the
+        pod's ``$HOME`` when it starts: ``{"<path under $HOME>": {"content": "...", "mode": "0600"}}``.
         """
         settings = wire.job_settings(locals())
         self._validate_job_settings(settings)
@@ -113,6 +120,9 @@ class JobOperations(SyncTransport):
         working_dir: str | None = None,
         scale: int | None = None,
         retries: int | None = None,
+        tags: dict[str, str] | None = None,
+        extra_packages: dict[str, Any] | None = None,
+        config_files: dict[str, dict[str, str]] | None = None,
     ) -> dict[str, Any]:
         """Change a job's settings (any ``create_job`` setting but ``name``); ``None`` leaves one as it is."""
         path = Paths.job(job_id)

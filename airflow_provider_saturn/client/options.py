@@ -80,9 +80,48 @@ def validate_job_settings(settings: dict[str, Any], options: dict[str, Any] | No
         raise SaturnInvalidOptionError(
             f"environment_variables must be a dict of names to values, not {type(env).__name__}."
         )
+    _check_job_texts(settings)
     for label, minimum in (("scale", 1), ("retries", 0)):
         value = settings.get(label)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
             raise SaturnInvalidOptionError(f"{label} must be a whole number of at least {minimum}, not {value!r}.")
     if options is not None:
         _check("size", settings.get("instance_size"), size_names(options))
+
+
+EXTRA_PACKAGE_TEXTS = ("pip", "conda", "apt", "cran", "remotes")
+EXTRA_PACKAGE_FLAGS = ("as_requirements_txt", "as_environment_yml")
+
+
+def _check_job_texts(settings: dict[str, Any]) -> None:
+    """``tags``, ``extra_packages`` and ``config_files`` in the shapes of Saturn's ``JobCreate``; no request."""
+    tags = settings.get("tags")
+    if tags is not None and (
+        not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items())
+    ):
+        raise SaturnInvalidOptionError("tags must be a dict of texts to texts.")
+    packages = settings.get("extra_packages")
+    if packages is not None:
+        known = (*EXTRA_PACKAGE_TEXTS, *EXTRA_PACKAGE_FLAGS)
+        if not isinstance(packages, dict) or set(packages) - set(known):
+            raise SaturnInvalidOptionError(f"extra_packages must be a dict with some of {list(known)}.")
+        for key, value in packages.items():
+            wanted = bool if key in EXTRA_PACKAGE_FLAGS else str
+            if value is not None and not isinstance(value, wanted):
+                raise SaturnInvalidOptionError(f"extra_packages[{key!r}] must be a {wanted.__name__}.")
+    files = settings.get("config_files")
+    if files is not None:
+        if not isinstance(files, dict):
+            raise SaturnInvalidOptionError("config_files must be a dict of paths to {content, mode}.")
+        for path, entry in files.items():
+            if (
+                not isinstance(path, str)
+                or not path
+                or not isinstance(entry, dict)
+                or not isinstance(entry.get("content"), str)
+                or set(entry) - {"content", "mode"}
+                or not isinstance(entry.get("mode", ""), str)
+            ):
+                raise SaturnInvalidOptionError(
+                    f"config_files[{path!r:.80}] must be {{'content': text, 'mode': '0644'}} under a path."
+                )

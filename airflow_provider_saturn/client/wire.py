@@ -56,6 +56,9 @@ JOB_FIELDS: tuple[str, ...] = (
     "working_dir",
     "scale",
     "retries",
+    "tags",
+    "extra_packages",
+    "config_files",
 )
 
 

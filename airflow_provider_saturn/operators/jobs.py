@@ -314,6 +314,10 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         Saturn's sizes before anything is sent.
     :param job_retries: Saturn's ``retries`` setting of the job: how often Saturn retries a failed pod of a run.
         (``retries`` stays Airflow's: how often the task is retried, from ``default_args`` too.)
+    :param tags: ``{name: value}`` texts on the job. Templated.
+    :param extra_packages: Saturn's ``ExtraPackages``, e.g. ``{"pip": "pandas pyarrow"}``. Templated.
+    :param config_files: files written to the pod's ``$HOME`` when it starts,
+        ``{"<path>": {"content": "...", "mode": "0600"}}``; not templated, and never in XCom.
     :return: the job, with ``command``, ``start_script`` and environment variable values as ``"***"``.
         Pushed: XComs ``job_id`` and ``saturn_url``.
     """
@@ -327,6 +331,8 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         "environment_variables",
         "start_script",
         "working_dir",
+        "tags",
+        "extra_packages",
         "saturn_conn_id",
     )
     template_fields_renderers = {"environment_variables": "json", "command": "bash", "start_script": "bash"}
@@ -345,6 +351,9 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         working_dir: str | None = None,
         scale: int | None = None,
         job_retries: int | None = None,
+        tags: dict[str, str] | None = None,
+        extra_packages: dict[str, Any] | None = None,
+        config_files: dict[str, dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -359,6 +368,9 @@ class SaturnCreateJobOperator(SaturnBaseOperator):
         self.working_dir = working_dir
         self.scale = scale
         self.job_retries = job_retries
+        self.tags = tags
+        self.extra_packages = extra_packages
+        self.config_files = config_files  # not templated: its contents would show in the Rendered tab
 
     def settings(self) -> dict[str, Any]:
         """The settings given (``None`` ones left out), ``command`` included."""

@@ -62,6 +62,38 @@ def test_job_settings_are_checked_before_anything_is_sent(client: SaturnClient, 
     assert requests_to(emulator, "POST /api/jobs") == 0
 
 
+def test_a_job_carries_tags_packages_and_config_files(client: SaturnClient, emulator) -> None:
+    files = {".saturn-airflow/settings.json": {"content": "{}", "mode": "0600"}}
+    job = client.create_job(
+        "shipped", "echo hi", tags={"airflow_dag_id": "d"}, extra_packages={"pip": "pandas"}, config_files=files
+    )
+    assert job["tags"] == {"airflow_dag_id": "d"}
+    assert job["extra_packages"]["pip"] == "pandas"
+    assert job["config_files"][".saturn-airflow/settings.json"]["content"] == "{}"
+    changed = {".saturn-airflow/settings.json": {"content": '{"a": 1}', "mode": "0600"}}
+    assert client.update_job(job["id"], config_files=changed)["config_files"] == changed
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"tags": {"a": 1}},
+        {"tags": ["a"]},
+        {"extra_packages": {"npm": "left-pad"}},
+        {"extra_packages": {"pip": ["pandas"]}},
+        {"config_files": {"x": "text"}},
+        {"config_files": {"x": {"content": "t", "owner": "root"}}},
+        {"config_files": {"": {"content": "t"}}},
+    ],
+)
+def test_odd_tags_packages_or_files_are_refused_before_anything_is_sent(
+    client: SaturnClient, emulator, setting: dict[str, Any]
+) -> None:
+    with pytest.raises(SaturnInvalidOptionError):
+        client.create_job("odd", "echo hi", **setting)
+    assert requests_to(emulator, "POST /api/jobs") == 0
+
+
 def test_a_create_whose_answer_was_lost_makes_one_job(client: SaturnClient, emulator) -> None:
     emulator.set_faults(queue=["drop"])
     job = client.create_job("once", "echo")
