@@ -17,14 +17,45 @@ Anything doubtful means *not idle*:
 
 - values: each must be a finite number of at least 0 (no ``NaN``, infinity, negative, ``None``, string or
   boolean) and at most ``MAX_VALUE`` millicores for one pod;
+- pods: a Dask cluster must say how many workers it runs (``n_workers``, a whole number of at least 0): an
+  unreadable count means not idle, as its silent workers would go unnoticed;
 - coverage: every pod's series covers the window from its start to its end, with no stretch longer than
-  ``MAX_GAP_STEPS`` resolution steps without a point (at the start, inside, and before the end);
+  ``MAX_GAP_STEPS`` resolution steps without a point (at the start and inside), and its newest point is at most
+  ``CLOCK_TOLERANCE`` and one step old;
 - buckets: the pods' points are summed per time bucket of the resolution (points a few seconds apart are one
   bucket); a pod without a point in a bucket inside a tolerated gap counts with the larger of its neighbours;
-- clocks: Saturn's clock may run up to ``CLOCK_TOLERANCE`` ahead of or behind Airflow's. The operator asks
-  for points until ``now + look_ahead`` so that points a clock ahead dates after Airflow's now are read and
-  judged; a point dated more than ``CLOCK_TOLERANCE`` after now, or a pod whose newest point is older than
-  ``CLOCK_TOLERANCE`` (or ``MAX_GAP_STEPS`` steps, the larger), means not idle.
+- the last minutes at a fine resolution: the operator reads a window of at most 500 points, so one longer than
+  500 minutes is read at a coarser step (``idle_for / 500``: 29 days, 83 minutes), and its newest point may be
+  that old (one step and the tolerance; never the ``MAX_GAP_STEPS`` allowed inside). The operator then also
+  reads the last :func:`recent_span` (one coarse step and the tolerance, at most ``MAX_RECENT_SPAN``) at
+  ``FINE_RESOLUTION`` (a minute), judged by the same rules: recent activity is seen to the minute whatever
+  ``idle_for`` is.
+
+Clocks. Saturn's metrics come from range queries (``start``, ``end``, ``resolution``) that, like Prometheus's,
+go on after the newest sample: a step evaluated after it still finds it within the lookback (5 minutes), so the
+last value repeats up to the query's end. Points dated after Airflow's now are therefore judged like the
+others, never a reason for *not idle* by themselves (a repeated value is harmless; real activity dated by a
+clock ahead is seen and counted). Only a point dated after the end of what was asked for is (Saturn answered
+something else). A Saturn clock off Airflow's is told by the ``Date`` header of Saturn's answers
+(:mod:`~airflow_provider_saturn.client.server_clock`), not by its points:
+
+- the first answer of a scan (its list of active resources) sets the time the scan judges in
+  (:func:`scan_clock`). Within ``CLOCK_TOLERANCE`` of Airflow's clock: Airflow's now. Further off: Saturn's
+  now, the safe and useful choice: every time Saturn gives (starts, points) is then judged against Saturn's
+  own clock, so a start or a point is never taken as older than Saturn says, and the scan still stops what is
+  idle (refusing everything would be as safe, and useless until someone fixes a clock). Reads go until
+  ``look_ahead`` past the later of the two nows, so that activity is read whichever clock is right; if
+  Saturn's metrics run on Airflow's time rather than the ``Date``'s, their newest point then reads as stale,
+  or later than Saturn's now and counted: never hidden;
+- each metrics answer's ``Date`` must agree with the time judged in, within ``CLOCK_TOLERANCE``
+  (``clock_skew`` of :func:`decide_idle`): one that does not is not idle, with a reason naming the offset;
+- without a readable ``Date`` (none, not an HTTP date, or an answer so slow that the reading is uncertain by
+  more than ``MAX_CLOCK_UNCERTAINTY``), the scan judges in Airflow's time with the rules above and says so once
+  in the task log: a Saturn clock more than ``CLOCK_TOLERANCE`` ahead could then hide the activity it dates
+  past the end of the reads.
+
+What ``exclude`` holds and matches is :mod:`airflow_provider_saturn.idle_exclusion`'s; text from Saturn shown
+in a report goes through :func:`shown` (cut, control characters escaped).
 """
 
 from __future__ import annotations
@@ -45,16 +76,26 @@ MILLICORES = 1000.0
 KINDS = {"workspace": "workspace", "dask": "dask_cluster", "deployment": "deployment", "job": "job"}
 DEFAULT_KINDS = ("workspace", "dask_cluster")
 DEFAULT_RESOLUTION = timedelta(seconds=60)
+FINE_RESOLUTION = DEFAULT_RESOLUTION
+"""The step at which the last minutes of a coarse window are read again."""
+MAX_RECENT_SPAN = timedelta(hours=6)
+"""The longest stretch read again at ``FINE_RESOLUTION`` (360 points)."""
 MIN_RESOLUTION = timedelta(seconds=1)
 MAX_GAP_STEPS = 3
 """The longest stretch without a point a covered window may have, in resolution steps (two missed samples)."""
 CLOCK_TOLERANCE = timedelta(minutes=2)
-"""How far Saturn's clock may run ahead of or behind Airflow's without hiding recent activity."""
+"""How far Saturn's clock may run ahead of or behind Airflow's (by its ``Date`` header) without changing the
+time a scan judges in, and how far a metrics answer's ``Date`` may be from that time."""
+MAX_CLOCK_UNCERTAINTY = timedelta(seconds=30)
+"""A ``Date`` reading less certain than this (a slow answer) is not used."""
 MAX_VALUE = 1e9
 """The most millicores one point of one pod may read (a million cores): more is no measurement."""
 FUTURE_START = "start time is in the future"
 # Statuses of a nested Dask cluster that run nothing: it need not be judged with its workspace.
 NOT_RUNNING = frozenset({"stopping", "stopped", "error"})
+WORKERS_UNREADABLE = "its worker count is unreadable (Saturn's n_workers), so silent workers could go unnoticed"
+MAX_SHOWN = 80
+"""The most characters of a name, an owner or an id from Saturn in a report, a log line or an error."""
 
 
 @dataclass(frozen=True)
@@ -109,29 +150,28 @@ def candidate_of(resource: dict[str, Any]) -> Candidate | None:
     )
 
 
-def excluded(candidate: Candidate, exclude: Sequence[str]) -> str | None:
-    """The exclude entry that keeps ``candidate`` running (a name, an id or ``tag:key=value``), or ``None``."""
-    for entry in exclude:
-        if entry.startswith("tag:"):
-            key, _, value = entry[4:].partition("=")
-            if candidate.tags.get(key) == value:
-                return entry
-        elif entry in (candidate.name, candidate.id):
-            return entry
-    return None
+def quoted(value: Any) -> str:
+    """A value of the user's or Saturn's in a message: a text as its repr (bounded, on one line), anything else
+    by its type (its repr could be huge, nest too deep, or fail)."""
+    if isinstance(value, str):
+        return shown(repr(value[: MAX_SHOWN + 1]))
+    return f"a value of type {type(value).__name__}"
 
 
 def selected(candidate: Candidate, name_pattern: str, kinds: Iterable[str]) -> bool:
     return candidate.kind in kinds and fnmatch.fnmatchcase(candidate.name, name_pattern)
 
 
-def expected_pods(candidate: Candidate) -> int:
+def expected_pods(candidate: Candidate) -> int | None:
     """How many pods a resource runs, so that one without metrics is noticed: a workspace one, a Dask cluster
-    its scheduler and workers, a deployment its ``scale``; a job at least one."""
+    its scheduler and workers (``None`` when Saturn's ``n_workers`` is no whole number of at least 0), a
+    deployment its ``scale``; a job at least one."""
     raw = candidate.raw
     if candidate.kind == "dask_cluster":
         workers = raw.get("n_workers")
-        return 1 + (workers if isinstance(workers, int) and not isinstance(workers, bool) and workers > 0 else 0)
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 0:
+            return None
+        return 1 + workers
     if candidate.kind == "deployment":
         scale = raw.get("scale")
         return scale if isinstance(scale, int) and not isinstance(scale, bool) and scale > 0 else 1
@@ -139,9 +179,47 @@ def expected_pods(candidate: Candidate) -> int:
 
 
 def look_ahead(resolution: timedelta) -> timedelta:
-    """How far past Airflow's now the operator asks for metrics: a Saturn clock up to ``CLOCK_TOLERANCE`` ahead
-    dates its newest points after Airflow's now, and one a step or more further ahead still shows as such."""
+    """How far past now the operator asks for metrics: a Saturn clock up to ``CLOCK_TOLERANCE`` ahead dates its
+    newest points after now, and a few steps more leave room for them."""
     return CLOCK_TOLERANCE + MAX_GAP_STEPS * resolution
+
+
+def read_end(latest_now: datetime, resolution: timedelta) -> datetime:
+    """The end of a metrics read at ``resolution``: ``look_ahead`` past the later of Airflow's and Saturn's now."""
+    return latest_now + look_ahead(resolution)
+
+
+def recent_span(resolution: timedelta) -> timedelta:
+    """How far back a coarse window's last minutes are read again at ``FINE_RESOLUTION``: one coarse step and the
+    tolerance (as far back as its newest point may be), at most ``MAX_RECENT_SPAN``."""
+    return min(resolution + CLOCK_TOLERANCE, MAX_RECENT_SPAN)
+
+
+@dataclass(frozen=True)
+class ScanClock:
+    """The time a scan judges in (``now``), the later of Airflow's and Saturn's now (reads end ``look_ahead``
+    past it), the offset judged with (Saturn's clock minus Airflow's; 0 within the tolerance) and whether
+    Saturn's clock was known."""
+
+    now: datetime
+    latest_now: datetime
+    offset: timedelta
+    known: bool
+
+
+def scan_clock(airflow_now: datetime, saturn_offset: timedelta | None) -> ScanClock:
+    """The scan's clock from Airflow's now and Saturn's offset by its ``Date`` header (``None``: unknown)."""
+    if saturn_offset is None or abs(saturn_offset) <= CLOCK_TOLERANCE:
+        return ScanClock(airflow_now, airflow_now, timedelta(0), saturn_offset is not None)
+    saturn_now = airflow_now + saturn_offset
+    return ScanClock(saturn_now, max(airflow_now, saturn_now), saturn_offset, True)
+
+
+def clock_words(offset: timedelta) -> str:
+    """``"about 10m ahead of"`` or ``"about 10m behind"``: an offset to the minute (to the second under one)."""
+    seconds = abs(offset.total_seconds())
+    size = span(timedelta(minutes=round(seconds / 60))) if seconds >= 60 else f"{seconds:.0f}s"
+    return f"about {size} {'ahead of' if offset > timedelta(0) else 'behind'}"
 
 
 def _value_problem(value: Any) -> str | None:
@@ -158,26 +236,24 @@ def _value_problem(value: Any) -> str | None:
 Reading = list[tuple[datetime, float]]  # one pod's points in the window, oldest first
 
 
-def _point_problem(moment: datetime | None, value: Any, now: datetime) -> str | None:
-    """Why one point is no measurement of use at a time Airflow can trust, or ``None``."""
+def _point_problem(moment: datetime | None, value: Any, now: datetime, asked_until: datetime) -> str | None:
+    """Why one point is no measurement of use in the range asked for, or ``None``. A point dated after now but
+    within the range is one (a range query repeats the last value up to its end)."""
     if moment is None:
         return "unreadable metrics"
     problem = _value_problem(value)
-    if problem is None and moment > now + CLOCK_TOLERANCE:
-        problem = (
-            f"a point dated {span(moment - now)} in the future (Saturn's clock more than {span(CLOCK_TOLERANCE)}"
-            " ahead of Airflow's?: recent activity may be hidden)"
-        )
+    if problem is None and moment > asked_until:
+        problem = f"a point dated {span(moment - now)} in the future, after the end of the range asked for"
     return problem
 
 
 def _pod_points(
-    pod: Any, window_start: datetime, now: datetime
+    pod: Any, window_start: datetime, now: datetime, asked_until: datetime
 ) -> tuple[str, Reading | None, datetime | None, str | None]:
     """One pod's label, its points in the window, its oldest point, or what is wrong with it."""
     points = pod.get("data") if isinstance(pod, dict) else None
     name = pod.get("pod_name") if isinstance(pod, dict) else None
-    label = shorten(str(name), 80) if name else "?"
+    label = shown(str(name)) if name else "?"
     if not isinstance(points, list) or not points:
         return label, None, None, f"no metrics for pod {label}"
     reading: Reading = []
@@ -185,7 +261,7 @@ def _pod_points(
     for point in points:
         moment = parse_time(point.get("datetime")) if isinstance(point, dict) else None
         value: Any = point.get("value") if isinstance(point, dict) else None
-        problem = _point_problem(moment, value, now)
+        problem = _point_problem(moment, value, now, asked_until)
         if problem is not None or moment is None:
             return label, None, None, f"{problem} for pod {label}"
         oldest = moment if oldest is None or moment < oldest else oldest
@@ -208,11 +284,11 @@ def _coverage_problem(
     for (earlier, _), (later, _) in itertools.pairwise(reading):
         if later - earlier > gap:
             return f"a gap of {span(later - earlier)} without metrics (pod {label}; at most {MAX_GAP_STEPS} steps)"
-    stale = max(CLOCK_TOLERANCE, gap)
+    stale = CLOCK_TOLERANCE + resolution
     if now - last > stale:
         return (
             f"the newest point of pod {label} is {span(now - last)} old (at most {span(stale)}):"
-            " Saturn's clock behind Airflow's, or its metrics late"
+            " its metrics late, or Saturn's clock behind"
         )
     return None
 
@@ -264,14 +340,17 @@ def usage(
     *,
     now: datetime,
     resolution: timedelta = DEFAULT_RESOLUTION,
+    asked_until: datetime | None = None,
 ) -> tuple[Usage | None, datetime | None, str | None]:
     """Summed use (cores) from a list of MetricSeries over the window; the oldest point; or what is missing.
 
     Points are summed across pods per time bucket of ``resolution``; the peak is the largest sum. A list
     without any series, a pod without points, fewer pods with series than the resource runs (``pods``), a
-    value that is no measurement, a pod whose points do not cover the window, or a point dated too far after
-    ``now`` is missing metrics (see the module's rule).
+    value that is no measurement, a pod whose points do not cover the window, or a point dated after the end
+    of the range asked for (``asked_until``; by default ``look_ahead`` past ``now``) is missing metrics (see
+    the module's rule).
     """
+    asked_until = asked_until if asked_until is not None else read_end(now, resolution)
     if resolution < MIN_RESOLUTION:
         raise ValueError(f"resolution must be at least {MIN_RESOLUTION}, not {resolution}")
     if not isinstance(series, list) or not series:
@@ -282,7 +361,7 @@ def usage(
     readings: list[tuple[str, Reading]] = []
     oldest: datetime | None = None
     for pod in series:
-        label, reading, pod_oldest, problem = _pod_points(pod, window_start, now)
+        label, reading, pod_oldest, problem = _pod_points(pod, window_start, now, asked_until)
         if problem is not None or reading is None:
             return None, None, problem
         if pod_oldest is not None and (oldest is None or pod_oldest < oldest):
@@ -306,9 +385,22 @@ def decide_idle(
     gpu_below: float | None,
     by_uptime_only: bool = False,
     resolution: timedelta = DEFAULT_RESOLUTION,
+    recent: dict[str, Any] | None = None,
+    latest_now: datetime | None = None,
+    clock_skew: timedelta | None = None,
 ) -> Verdict:
-    """Whether ``candidate`` is idle, from its start and its ``metrics`` (a Metrics answer, or ``None``)."""
+    """Whether ``candidate`` is idle, from its start and its ``metrics`` (a Metrics answer, or ``None``).
+
+    :param now: the time judged in (Saturn's, when its clock is off: see :func:`scan_clock`).
+    :param resolution: the step of ``metrics``, read from ``now - idle_for`` to :func:`read_end`.
+    :param recent: with a coarse ``resolution``, the Metrics answer of the last :func:`recent_span` at
+        ``FINE_RESOLUTION``, judged by the same rules (its peak counts).
+    :param latest_now: the later of Airflow's and Saturn's now, from which the reads' ends follow (default:
+        ``now``).
+    :param clock_skew: how far the ``Date`` of the metrics answers is from ``now`` (``None``: unknown).
+    """
     window_start = now - idle_for
+    latest = max(now, latest_now) if latest_now is not None else now
     if candidate.started_at is not None and candidate.started_at > now:
         return Verdict(candidate, False, FUTURE_START)
     up_for = now - candidate.started_at if candidate.started_at is not None else None
@@ -318,10 +410,19 @@ def decide_idle(
         if up_for < idle_for:
             return Verdict(candidate, False, f"up for {span(up_for)} only", up_for)
         return Verdict(candidate, True, f"up for {span(up_for)}, at least {span(idle_for)}", up_for)
-    if not isinstance(metrics, dict):
+    if not isinstance(metrics, dict) or (recent is not None and not isinstance(recent, dict)):
         return Verdict(candidate, False, "its metrics could not be read", up_for)
+    if clock_skew is not None and abs(clock_skew) > CLOCK_TOLERANCE:
+        reason = (
+            f"Saturn's clock, by the Date header of its metrics answer, is {clock_words(clock_skew)} the time"
+            f" judged in (more than {span(CLOCK_TOLERANCE)}: recent activity could be hidden)"
+        )
+        return Verdict(candidate, False, reason, up_for)
     pods = expected_pods(candidate)
-    cpu, oldest, missing = usage(metrics.get("cpu"), window_start, pods, now=now, resolution=resolution)
+    if pods is None:
+        return Verdict(candidate, False, WORKERS_UNREADABLE, up_for)
+    reads = _Reads(metrics, recent, window_start, pods, now, latest, resolution)
+    cpu, oldest, missing = reads.use("cpu")
     least = idle_for
     if up_for is None and oldest is not None:  # a Dask cluster: its metrics say since when its pods run
         up_for = max(now - oldest, timedelta(0))
@@ -337,7 +438,7 @@ def decide_idle(
         return Verdict(candidate, False, f"CPU reached {figure(cpu.max)} cores (limit {cpu_below:g})", up_for, cpu)
     gpu = None
     if gpu_below is not None:
-        gpu, _, gpu_missing = usage(metrics.get("gpu"), window_start, pods, now=now, resolution=resolution)
+        gpu, _, gpu_missing = reads.use("gpu")
         if gpu_missing is not None or gpu is None:
             return Verdict(candidate, False, f"GPU: {gpu_missing}", up_for, cpu)
         if gpu.max >= gpu_below:
@@ -345,6 +446,46 @@ def decide_idle(
             return Verdict(candidate, False, reason, up_for, cpu, gpu)
     reason = f"CPU below {cpu_below:g} cores for {span(idle_for)} (peak {figure(cpu.max)})"
     return Verdict(candidate, True, reason, up_for, cpu, gpu)
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """A resource's metrics answers (the window, and with a coarse one its last minutes at a fine step), as
+    :func:`decide_idle` judges them."""
+
+    metrics: dict[str, Any]
+    recent: dict[str, Any] | None
+    window_start: datetime
+    pods: int
+    now: datetime
+    latest_now: datetime
+    resolution: timedelta
+
+    def use(self, metric: str) -> tuple[Usage | None, datetime | None, str | None]:
+        """The use of ``metric`` over the window (its peak also over the last minutes), its oldest point, or
+        what is missing."""
+        found, oldest, missing = usage(
+            self.metrics.get(metric),
+            self.window_start,
+            self.pods,
+            now=self.now,
+            resolution=self.resolution,
+            asked_until=read_end(self.latest_now, self.resolution),
+        )
+        if missing is not None or found is None or self.recent is None:
+            return found, oldest, missing
+        last = recent_span(self.resolution)
+        fine, _, fine_missing = usage(
+            self.recent.get(metric),
+            self.now - last,
+            self.pods,
+            now=self.now,
+            resolution=FINE_RESOLUTION,
+            asked_until=read_end(self.latest_now, FINE_RESOLUTION),
+        )
+        if fine_missing is not None or fine is None:
+            return found, oldest, f"{fine_missing} (the recent {span(last)}, read at {span(FINE_RESOLUTION)} steps)"
+        return Usage(avg=found.avg, max=max(found.max, fine.max)), oldest, None
 
 
 def attached_clusters(items: Iterable[dict[str, Any]]) -> dict[str, list[Candidate]]:
@@ -400,16 +541,24 @@ def with_clusters(verdict: Verdict, clusters: Sequence[ClusterCheck]) -> Verdict
     for check in clusters:
         cluster = check.cluster
         if check.excluded_by is not None:
-            reason = f"its Dask cluster {cluster.id} is excluded by {check.excluded_by!r}"
+            reason = f"its Dask cluster {shown(cluster.id)} is excluded by {quoted(check.excluded_by)}"
         elif check.verdict is None or not check.verdict.idle:
             why = check.verdict.reason if check.verdict is not None else "it was not judged"
-            reason = f"its Dask cluster {cluster.id} is not idle: {why}"
+            reason = f"its Dask cluster {shown(cluster.id)} is not idle: {why}"
         else:
             continue
         return Verdict(verdict.candidate, False, reason, verdict.up_for, verdict.cpu, verdict.gpu)
-    names = ", ".join(check.cluster.id for check in clusters)
+    names = ", ".join(shown(check.cluster.id) for check in clusters)
     reason = f"{verdict.reason}; its Dask cluster {names} too"
     return Verdict(verdict.candidate, True, reason, verdict.up_for, verdict.cpu, verdict.gpu)
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """Text from Saturn or the user (a name, an owner, an id, a reason) fit for a report, a log line or an
+    error: control characters escaped as ``repr`` does them (no newline can forge a line), cut to ``limit``."""
+    head = text[: limit + 1]  # the rest is cut anyway: bounded work whatever comes
+    escaped = "".join(char if char.isprintable() else repr(char)[1:-1] for char in head)
+    return escaped if len(text) <= limit and len(escaped) <= limit else shorten(escaped, limit)
 
 
 def figure(value: float) -> str:

@@ -12,6 +12,7 @@ import ssl
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from airflow_provider_saturn.client.responses import (
     unsendable_value,
 )
 from airflow_provider_saturn.client.retry import RetryPolicy
+from airflow_provider_saturn.client.server_clock import clock_reading
 
 MAX_CONNECTIONS = 64
 CONNECTIONS_PER_POOL = 8
@@ -43,8 +45,9 @@ TRANSIENT_HTTPX_ERRORS = (httpx.TransportError, httpx.DecodingError)
 # The most clients :func:`shared_async_client` keeps for one event loop (distinct URLs, tokens or settings).
 MAX_SHARED_CLIENTS_PER_LOOP = 16
 
-# One answer: the status, the reason, the headers, the decoded body.
-Answer = tuple[int, str, httpx.Headers, bytes]
+# One answer: the status, the reason, the headers, the decoded body, and our clock when the request went out
+# and when the answer's head came back.
+Answer = tuple[int, str, httpx.Headers, bytes, datetime, datetime]
 
 
 def checked_max_connections(max_connections: object) -> int:
@@ -78,6 +81,7 @@ class AsyncSaturnClient:
         page_limits: PageLimits | None = None,
     ) -> None:
         self._credentials = credentials
+        self._secrets = (credentials.token,)  # masked in every error message built from an answer
         self.page_limits = page_limits or PageLimits()
         self.timeout = checked_timeout(timeout)
         self.retry_policy = retry or RetryPolicy()
@@ -175,9 +179,11 @@ class AsyncSaturnClient:
         params: dict[str, Any] | None = None,
         expect: Expect = "object",
         shape: Callable[[dict[str, Any]], Any] | None = None,
+        dated: bool = False,
     ) -> Any:
         """One HTTP exchange, no retry, bounded as a whole by ``timeout`` (the wait for a free connection slot
-        aside).
+        aside); ``dated``: the answer and Saturn's clock by its ``Date`` header (a
+        :class:`~.server_clock.ClockReading`, or ``None``).
 
         Redirects are never followed. Every failure is a :class:`SaturnError`.
         """
@@ -187,14 +193,17 @@ class AsyncSaturnClient:
         try:
             pool = await free_slots.get()
             try:
-                status_code, reason, headers, content = await self._exchange(pool, target, json, params)
+                status_code, reason, headers, content, sent, received = await self._exchange(pool, target, json, params)
             finally:
                 free_slots.put_nowait(pool)
         finally:
             self._in_flight -= 1
             if not self._in_flight:
                 self._idle.set()
-        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json)
+        answer = decode(
+            target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json, secrets=self._secrets
+        )
+        return (answer, clock_reading(headers.get("date"), sent, received)) if dated else answer
 
     async def _exchange(
         self, pool: httpx.AsyncClient, target: RequestTarget, json: Any, params: dict[str, Any] | None
@@ -233,7 +242,9 @@ class AsyncSaturnClient:
     ) -> Answer:
         """The answer, its body read raw and decoded by :class:`AnswerBody` (httpx would inflate each network
         chunk whole); leaving the stream closes a connection whose answer was not read to its end."""
+        sent = datetime.now(UTC)
         async with pool.stream(target.method, target.path.lstrip("/"), json=json, params=params) as response:
+            received = datetime.now(UTC)
             headers = response.headers
             body = AnswerBody(
                 target,
@@ -244,7 +255,7 @@ class AsyncSaturnClient:
             )
             async for chunk in response.aiter_raw():
                 body.add(chunk)
-            return response.status_code, response.reason_phrase, headers, body.content()
+            return response.status_code, response.reason_phrase, headers, body.content(), sent, received
 
     async def _request(
         self,
@@ -257,12 +268,14 @@ class AsyncSaturnClient:
         params: dict[str, Any] | None = None,
         expect: Expect = "object",
         shape: Callable[[dict[str, Any]], Any] | None = None,
+        dated: bool = False,
     ) -> Any:
-        """One request under the retry policy; a bad answer found by ``shape`` is retried like any transient."""
+        """One request under the retry policy; a bad answer found by ``shape`` is retried like any transient.
+        ``dated``: the answer and Saturn's clock by the ``Date`` header of the attempt that got it."""
         target = RequestTarget(method, path, resource, resource_id)
         async for attempt in AsyncRetrying(**self._retry_settings):
             with attempt:
-                return await self._send(target, json=json, params=params, expect=expect, shape=shape)
+                return await self._send(target, json=json, params=params, expect=expect, shape=shape, dated=dated)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     async def get_resource(self, kind: str, resource_id: str) -> dict[str, Any]:

@@ -15,6 +15,8 @@ so :func:`error_text` keeps only the useful part and masks what it knows was sen
   lines and words of :data:`MIN_SECRET_PIECE` characters or more, also in their JSON-escaped form.
   Credentials in URLs are masked in any case. The rest of what was sent (a name, a size, an image) stays: it
   is no secret, and a message that names it ("a job named nightly-etl exists") is the useful one.
+- The client's own secrets (its API token) are masked the same way, whole, wherever they appear: a 403 may
+  say ``token <TOKEN> may not ...``.
 - Each of Saturn's texts is read up to :data:`MAX_RAW_CHARS` characters; a value cut there is masked too.
   The whole message is bounded by :data:`~.wire.MAX_MESSAGE_LENGTH`.
 
@@ -50,18 +52,27 @@ ITEM_TEXT_KEYS = ("msg", "message", "detail")
 PIECE_SEPARATORS = re.compile(r"[\s=:'\",;]+")
 
 
-def error_text(payload: Any, fallback: str, sent: Any = None) -> str:
+def error_text(payload: Any, fallback: str, sent: Any = None, secrets: Sequence[str] = ()) -> str:
     """The message of an error answer: Saturn's words (``fallback``, the HTTP reason, when the body holds none),
-    without what it echoes of the request ``sent`` (its JSON body, or ``None``)."""
-    values = known_values(sent)
+    without what it echoes of the request ``sent`` (its JSON body, or ``None``) nor the client's own
+    ``secrets`` (its API token)."""
+    values = known_values(sent, secrets)
     words = _words_of(payload, values) if isinstance(payload, dict) else ""
     return shorten(words or _said(fallback, values))
 
 
-def known_values(sent: Any) -> list[str]:
-    """The texts of a request body that an error message must not repeat, longest first (see the module)."""
+def masked(text: str, secrets: Sequence[str]) -> str:
+    """``text`` (from an answer: a header, a location) without the client's own ``secrets``, read up to
+    :data:`MAX_RAW_CHARS` characters."""
+    return _said(text, known_values(None, secrets)) if secrets else text
+
+
+def known_values(sent: Any, secrets: Sequence[str] = ()) -> list[str]:
+    """The texts of a request body that an error message must not repeat, and the client's own ``secrets``
+    whole (its API token), longest first (see the module)."""
     secret = secret_texts(sent)
-    chosen = [text for text in secret if len(text) >= MIN_SECRET_LENGTH]
+    chosen = [text for text in secrets if len(text) >= MIN_SECRET_LENGTH]
+    chosen += [text for text in secret if len(text) >= MIN_SECRET_LENGTH]
     for text in secret:
         pieces = [*(line.strip() for line in text.splitlines()), *PIECE_SEPARATORS.split(text)]
         chosen.extend(piece for piece in pieces if len(piece) >= MIN_SECRET_PIECE)

@@ -9,11 +9,11 @@ import math
 import ssl
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from airflow_provider_saturn.client.error_text import error_text
+from airflow_provider_saturn.client.error_text import error_text, masked
 from airflow_provider_saturn.client.errors import (
     SaturnAPIError,
     SaturnAuthError,
@@ -238,10 +238,12 @@ def error_for(
     reason: str,
     headers: Mapping[str, str],
     sent: Any = None,
+    secrets: Sequence[str] = (),
 ) -> SaturnAPIError:
     """The exception for an error answer; the caller raises it. Its message keeps Saturn's words about the
-    request and never the values of what was ``sent`` (the request's JSON body): see :mod:`~.error_text`."""
-    message = error_text(payload, reason or f"HTTP {status_code}", sent)
+    request and never the values of what was ``sent`` (the request's JSON body) nor the client's own
+    ``secrets`` (its API token): see :mod:`~.error_text`."""
+    message = error_text(payload, reason or f"HTTP {status_code}", sent, secrets)
     common: dict[str, Any] = {"status_code": status_code, "method": target.method, "path": target.path}
     if status_code in (401, 403):
         return SaturnAuthError(message, **common)
@@ -255,9 +257,12 @@ def error_for(
     return SaturnAPIError(message, **common)
 
 
-def redirect_error(target: RequestTarget, status_code: int, location: str | None) -> SaturnRedirectError:
-    """A 3xx is never followed (the token must not go elsewhere): it says the Saturn URL is off."""
-    where = safe_location(location)
+def redirect_error(
+    target: RequestTarget, status_code: int, location: str | None, secrets: Sequence[str] = ()
+) -> SaturnRedirectError:
+    """A 3xx is never followed (the token must not go elsewhere): it says the Saturn URL is off. The location
+    is shown without the client's own ``secrets``."""
+    where = masked(safe_location(location), secrets)
     return SaturnRedirectError(
         f"Saturn answered with a redirect to {where}: is the Saturn URL right (http vs https, host, path "
         "prefix)? Redirects are not followed, so the API token is never sent anywhere else.",
@@ -294,11 +299,11 @@ def _json(content: bytes) -> Any:
         return _NOT_JSON
 
 
-def _describe(payload: Any, headers: Mapping[str, str]) -> str:
+def _describe(payload: Any, headers: Mapping[str, str], secrets: Sequence[str]) -> str:
     if payload is _NOTHING:
         return "an empty body"
     if payload is _NOT_JSON:
-        content_type = shorten(headers.get("Content-Type") or "no Content-Type", 80)
+        content_type = shorten(masked(headers.get("Content-Type") or "no Content-Type", secrets), 80)
         hint = " (a proxy or login page in front of Saturn?)" if "html" in content_type.lower() else ""
         return f"a body that is not JSON ({content_type}){hint}"
     kinds = {type(None): "JSON null", list: "a JSON list", str: "a JSON string", bool: "a JSON boolean"}
@@ -315,6 +320,7 @@ def decode(
     expect: Expect = "object",
     shape: Callable[[dict[str, Any]], Any] | None = None,
     sent: Any = None,
+    secrets: Sequence[str] = (),
 ) -> Any:
     """The JSON object of a successful answer (``None`` when ``expect="nothing"``), or the exception to raise.
 
@@ -322,13 +328,15 @@ def decode(
     is not a JSON object (empty, ``null``, a list, HTML from a proxy) a :class:`SaturnBadResponseError`,
     which is transient: retried, and polled through by waits. ``shape`` (a normaliser, a page walk) turns
     the object into what the caller returns; the bad answers it finds are reported against this request.
-    ``sent``: the request's JSON body, which an error's message must not repeat.
+    ``sent``: the request's JSON body, and ``secrets``: the client's own (its API token), which an error's
+    message must not repeat.
     """
     if 300 <= status_code < 400:
-        raise redirect_error(target, status_code, headers.get("Location"))
+        raise redirect_error(target, status_code, headers.get("Location"), secrets)
     payload = _json(content)
     if status_code >= 400 or status_code < 200:
-        raise error_for(target, status_code, payload if isinstance(payload, dict) else None, reason, headers, sent)
+        body = payload if isinstance(payload, dict) else None
+        raise error_for(target, status_code, body, reason, headers, sent, secrets)
     if expect == "nothing":
         return None
     if isinstance(payload, dict):
@@ -338,10 +346,10 @@ def decode(
             return shape(payload)
         except SaturnBadResponseError as error:
             raise SaturnBadResponseError(
-                error.message, status_code=status_code, method=target.method, path=target.path
+                masked(error.message, secrets), status_code=status_code, method=target.method, path=target.path
             ) from None
     raise SaturnBadResponseError(
-        f"Saturn answered with {_describe(payload, headers)} where a JSON object was expected",
+        f"Saturn answered with {_describe(payload, headers, secrets)} where a JSON object was expected",
         status_code=status_code,
         method=target.method,
         path=target.path,

@@ -104,6 +104,7 @@ class SyncTransport:
         page_limits: PageLimits | None = None,
     ) -> None:
         self._credentials: SaturnCredentials = resolve_credentials(url, api_token)
+        self._secrets = (self._credentials.token,)  # masked in every error message built from an answer
         self.timeout = checked_timeout(timeout)
         self.retry_policy = retry or RetryPolicy()
         self.page_limits = page_limits or PageLimits()
@@ -172,7 +173,9 @@ class SyncTransport:
             raise
         if deadline.expired:  # the deadline cut an answer whose end the server did not mark
             raise self._timed_out(target)
-        return decode(target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json)
+        return decode(
+            target, status_code, content, reason, headers, expect=expect, shape=shape, sent=json, secrets=self._secrets
+        )
 
     def _failure(self, target: RequestTarget, error: Exception, *, timed_out: bool) -> SaturnError:
         """What an exception of ``requests`` (or of urllib3, from reading the body) means."""

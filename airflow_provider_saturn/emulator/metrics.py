@@ -6,7 +6,9 @@ a 422 past that (an unset resolution is 60s, or coarser for a long window). Each
 (``metric_pods.py``) has a series per type, with the points of the window from when it started running
 until now; a pod with no such point has no series. Values come from the resource's script
 (``metrics_script.py``), else from ``DEFAULTS`` (GPU types only for pods whose size has a GPU). A scripted
-list is stretched over the window's points until now: a window that ends in the future shows all of it.
+list is stretched over the window's points until now: a window that ends in the future shows all of it. A
+script's ``lookback`` plays Prometheus: the points go on after now (up to the lookback and the window's end),
+repeating the value at now.
 """
 
 from __future__ import annotations
@@ -170,6 +172,7 @@ def collect(
             " points: ask for fewer types, a coarser resolution or a shorter window",
         )
     last = window.last_until(now)
+    repeated_until = window.last_until(now + script.lookback) if script is not None else last
     result: dict[str, list[Series]] = {}
     for metric_type in types:
         series: list[Series] = []
@@ -179,7 +182,7 @@ def collect(
                 first = window.first_from(epoch + pod.running_from)
                 if values is None or first > last:
                     continue
-                points = [values.at(index, last + 1) for index in range(first, last + 1)]
+                points = [values.at(min(index, last), last + 1) for index in range(first, repeated_until + 1)]
                 series.append(Series(pod, first, points))
         result[metric_type] = series
     return result

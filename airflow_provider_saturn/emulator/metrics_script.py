@@ -6,7 +6,8 @@ The body (``saturn.set_metrics`` takes the same fields)::
      "series": {"cpu": VALUES, "memory": VALUES, ...},   # any of METRIC_TYPES
      "missing": ["gpu"] | true,                          # types with no series at all; true: every type
      "missing_pods": ["<pod name or role>", ...],        # pods with no series of any type
-     "clock_offset_seconds": 600}                        # this Saturn's clock runs that far ahead (< 0: behind)
+     "clock_offset_seconds": 600,                        # this Saturn's clock runs that far ahead (< 0: behind)
+     "lookback_seconds": 300}                            # points after now, as a Prometheus range query gives
 
 ``VALUES`` is a number (the same at every point), a list of numbers (the points of the query window until
 now, oldest first, stretched over however many points that is), or an object of those by pod: its keys are
@@ -14,7 +15,13 @@ pod names or roles (``scheduler``, ``worker``, ``worker-<n>`` for Dask; ``replic
 pods) or ``"*"`` for every other pod. Units are the spec's: CPU and GPU in millicores, the rest in bytes.
 
 ``clock_offset_seconds`` plays a Saturn whose clock is off Airflow's: the resource's points are dated that
-much later (earlier when negative) and its "now" moves with them, at most ``MAX_CLOCK_OFFSET`` either way.
+much later (earlier when negative), its "now" moves with them, and so does the ``Date`` header of its metrics
+answers; at most ``MAX_CLOCK_OFFSET`` either way.
+
+``lookback_seconds`` plays metrics served from Prometheus range queries: a step evaluated after the newest
+sample still finds it within the lookback (Prometheus's default is 5 minutes), so the window's points go on
+after now, up to that long and to the query's end, each repeating the value at now. Without it, points stop
+at now.
 
 A script replaces the resource's previous one; a body with only ``kind`` and ``id`` goes back to the
 defaults (``metrics.py``).
@@ -34,6 +41,8 @@ EVERY_OTHER_POD = "*"
 MAX_SCRIPTED_POINTS = 10_000
 MAX_CLOCK_OFFSET = 86_400.0
 """The most seconds a scripted clock runs ahead or behind."""
+MAX_LOOKBACK = 86_400.0
+"""The longest scripted lookback, in seconds."""
 Number = int | float
 
 
@@ -62,12 +71,14 @@ class MetricsScript:
     :param missing: the types with no series at all.
     :param missing_pods: pod names or roles with no series of any type.
     :param clock_offset: seconds this Saturn's clock runs ahead of the real one (behind when negative).
+    :param lookback: seconds after now that the window's points go on, repeating the value at now.
     """
 
     series: Mapping[str, Values | PerPod] = field(default_factory=dict)
     missing: frozenset[str] = frozenset()
     missing_pods: frozenset[str] = frozenset()
     clock_offset: float = 0.0
+    lookback: float = 0.0
 
     def lacks(self, pod_keys: Sequence[str]) -> bool:
         """Whether the pod (its name and roles, most specific first) has no series at all."""
@@ -118,7 +129,8 @@ def _strings(field: str, value: Any) -> frozenset[str]:
 
 def parse_metrics_script(body: Mapping[str, Any]) -> MetricsScript:
     """The script in a ``/_emulator/metrics`` body (``kind`` and ``id`` aside); a 422 naming the field at fault."""
-    unknown = sorted(set(body) - {"kind", "id", "series", "missing", "missing_pods", "clock_offset_seconds"})
+    fields = {"kind", "id", "series", "missing", "missing_pods", "clock_offset_seconds", "lookback_seconds"}
+    unknown = sorted(set(body) - fields)
     if unknown:
         raise _invalid(unknown[0], "unknown field")
     series = body.get("series") or {}
@@ -142,6 +154,7 @@ def parse_metrics_script(body: Mapping[str, Any]) -> MetricsScript:
         missing=missing,
         missing_pods=missing_pods,
         clock_offset=_clock_offset(body.get("clock_offset_seconds", 0)),
+        lookback=_lookback(body.get("lookback_seconds", 0)),
     )
 
 
@@ -150,4 +163,10 @@ def _clock_offset(value: Any) -> float:
         raise _invalid(
             "clock_offset_seconds", f"a number of seconds from {-MAX_CLOCK_OFFSET:g} to {MAX_CLOCK_OFFSET:g}"
         )
+    return float(value)
+
+
+def _lookback(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_LOOKBACK:
+        raise _invalid("lookback_seconds", f"a number of seconds from 0 to {MAX_LOOKBACK:g}")
     return float(value)
