@@ -76,3 +76,10 @@ def saturn_connection(emulator: SaturnEmulator, monkeypatch: pytest.MonkeyPatch)
 def airflow_db() -> None:
     """A migrated SQLite metadata database, made once per test session."""
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, timeout=600)
+
+
+@pytest.fixture
+def emulator_runner() -> Iterator[SaturnEmulator]:
+    """A fresh emulator for one test in runner mode: job runs run their commands as real processes."""
+    with SaturnEmulator(token=TOKEN, transition_seconds=0.05, run_commands=True, kill_grace_seconds=0.5) as server:
+        yield server

@@ -36,6 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drop-rate", type=float, default=0.0, help="share of API requests whose answer is cut off")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every API request")
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+    runner = parser.add_argument_group("runner mode", "job runs run their commands for real on this machine")
+    runner.add_argument(
+        "--run-commands",
+        action="store_true",
+        help="run each job pod's start script and command as real processes (loopback hosts only)",
+    )
+    runner.add_argument("--python", default=None, metavar="PATH", help="what `python` runs in a pod (default: this)")
+    runner.add_argument("--max-processes", type=int, default=4, help="pods running at once; more wait pending")
+    runner.add_argument("--max-run-seconds", type=float, default=3600.0, help="a pod's time bound, then killed")
     return parser.parse_args(argv)
 
 
@@ -60,15 +69,22 @@ def main(argv: list[str] | None = None) -> None:
         latency=args.latency,
         seed=args.seed,
     )
-    emulator = SaturnEmulator(
-        host=args.host,
-        port=args.port,
-        token=args.token,
-        transition_seconds=args.transition_seconds,
-        faults=faults,
-        run_visibility_delay=args.run_visibility_delay,
-        tokens=user_tokens(args.user_token),
-    )
+    try:
+        emulator = SaturnEmulator(
+            host=args.host,
+            port=args.port,
+            token=args.token,
+            transition_seconds=args.transition_seconds,
+            faults=faults,
+            run_visibility_delay=args.run_visibility_delay,
+            tokens=user_tokens(args.user_token),
+            run_commands=args.run_commands,
+            python=args.python,
+            max_processes=args.max_processes,
+            max_run_seconds=args.max_run_seconds,
+        )
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

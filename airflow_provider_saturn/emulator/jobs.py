@@ -8,15 +8,22 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError, Timing, timestamp
+from airflow_provider_saturn.emulator.live_runs import LiveRun
 from airflow_provider_saturn.emulator.naming import UniqueNames, apply_changes
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, default_owner
 from airflow_provider_saturn.emulator.pods import Pod
 from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
 from airflow_provider_saturn.emulator.script import parse
+
+if TYPE_CHECKING:
+    from airflow_provider_saturn.emulator.runner import JobRunner
+
+JobRun = RunRecord | LiveRun
+"""A run as the endpoints see it: scripted (``runs.py``), or run for real in runner mode (``live_runs.py``)."""
 
 
 @dataclass
@@ -26,7 +33,7 @@ class JobRecord:
     settings: dict[str, Any]
     created_at: str
     updated_at: str
-    runs: list[RunRecord] = field(default_factory=list)
+    runs: list[JobRun] = field(default_factory=list)
     last_deploy: str | None = None
     debug_mode: bool = False
     require_restart: bool = False
@@ -49,14 +56,14 @@ class JobRecord:
                 return status
         return statuses[-1] if statuses else "stopped"
 
-    def active_runs(self, now: float) -> list[RunRecord]:
+    def active_runs(self, now: float) -> list[JobRun]:
         return [run for run in self.runs if run.status(now) in RUN_ACTIVE]
 
-    def visible_runs(self, now: float) -> list[RunRecord]:
+    def visible_runs(self, now: float) -> list[JobRun]:
         """The runs that runtime summaries, history and active pods show (see ``run_visibility_delay``)."""
         return [run for run in self.runs if run.is_visible(now)]
 
-    def run(self, run_name: str) -> RunRecord:
+    def run(self, run_name: str) -> JobRun:
         for run in self.runs:
             if run.name == run_name:
                 return run
@@ -64,14 +71,18 @@ class JobRecord:
 
 
 class JobStore:
-    """Every job of one emulator; callers hold the state's lock. A start notes the job in ``active``."""
+    """Every job of one emulator; callers hold the state's lock. A start notes the job in ``active``.
+
+    :param runner: set in runner mode (``SaturnEmulator(run_commands=True)``): runs are run for real by it.
+    """
 
     def __init__(self, timing: Timing, active: ActiveIndex | None = None) -> None:
         self.timing = timing
         self.active = active if active is not None else ActiveIndex()
         self.records: dict[str, JobRecord] = {}
         self.names = UniqueNames("job")
-        self.runs: dict[str, tuple[JobRecord, RunRecord]] = {}  # run name -> its job and itself
+        self.runs: dict[str, tuple[JobRecord, JobRun]] = {}  # run name -> its job and itself
+        self.runner: JobRunner | None = None
 
     def get(self, job_id: str) -> JobRecord:
         record = self.records.get(job_id)
@@ -104,28 +115,45 @@ class JobStore:
                 409, f"Job {job_id} has {len(active)} active run(s): stop it first or pass allow_active=true"
             )
         for run in record.runs:
+            run.stop(self.timing.now())  # a live run's processes end with its job
             self.runs.pop(run.name, None)
         del self.records[job_id]
         del self.names[record.name]
 
-    def start(self, job_id: str, debug_mode: bool = False) -> JobRecord:
-        """Make a new run of the job's current command and settings."""
+    def start(self, job_id: str, debug_mode: bool = False, scripted: bool = False) -> JobRecord:
+        """Make a new run of the job's current command and settings: run for real in runner mode, unless
+        ``scripted`` (a seeded run), else played from its script."""
         record = self.get(job_id)
         timing = self.timing
         now = timing.now()
         number = len(record.runs) + 1
-        run = RunRecord(
-            name=f"{record.k8s_name}-{number:04d}-{secrets.token_hex(3)}",
-            uid=str(uuid.uuid4()),
-            number=number,
-            job_id=record.id,
-            script=parse(record.settings["command"]),
-            scale=record.settings.get("scale") or 1,
-            retries=record.settings.get("retries") or 0,
-            started=now,
-            transition=timing.transition_seconds,
-            visible_from=now + timing.run_visibility_delay,
-        )
+        name, uid = f"{record.k8s_name}-{number:04d}-{secrets.token_hex(3)}", str(uuid.uuid4())
+        run: JobRun
+        if self.runner is not None and not scripted:
+            run = self.runner.start_run(
+                job_id=record.id,
+                owner=record.owner,
+                settings=record.settings,
+                name=name,
+                uid=uid,
+                number=number,
+                now=now,
+                visible_from=now + timing.run_visibility_delay,
+                transition=timing.transition_seconds,
+            )
+        else:
+            run = RunRecord(
+                name=name,
+                uid=uid,
+                number=number,
+                job_id=record.id,
+                script=parse(record.settings["command"]),
+                scale=record.settings.get("scale") or 1,
+                retries=record.settings.get("retries") or 0,
+                started=now,
+                transition=timing.transition_seconds,
+                visible_from=now + timing.run_visibility_delay,
+            )
         record.runs.append(run)
         self.runs[run.name] = (record, run)
         record.last_deploy = timing.stamp(now)
@@ -154,14 +182,14 @@ class JobStore:
             run.stop(now)
         return record
 
-    def report_status(self, job_id: str, run_name: str, status: str | None) -> RunRecord:
+    def report_status(self, job_id: str, run_name: str, status: str | None) -> JobRun:
         """Make Saturn report ``status`` for one run of the job from now on (``None``: its own again); a test
         control for statuses Saturn may spell otherwise (``Completed``, ``failed``) or not know."""
         run = self.get(job_id).run(run_name)
         run.reported_status = status
         return run
 
-    def pod(self, name: str) -> tuple[RunRecord, Pod] | None:
+    def pod(self, name: str) -> tuple[JobRun, Pod] | None:
         """The pod named ``name`` of a visible run, and its run; ``None`` if there is none."""
         run_name, _, _ = name.rpartition("-")
         if run_name not in self.runs:
@@ -173,6 +201,10 @@ class JobStore:
         return next(((run, pod) for pod in run.pods(now) if pod.name == name), None)
 
     def clear(self) -> None:
+        now = self.timing.now()
+        for record in self.records.values():
+            for run in record.runs:
+                run.stop(now)  # a live run's processes end with it
         self.records.clear()
         self.names.clear()
         self.runs.clear()

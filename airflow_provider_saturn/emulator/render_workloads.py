@@ -7,12 +7,11 @@ from typing import Any
 
 from airflow_provider_saturn.emulator import catalog
 from airflow_provider_saturn.emulator.deployments import DeploymentRecord
-from airflow_provider_saturn.emulator.jobs import JobRecord
+from airflow_provider_saturn.emulator.jobs import JobRecord, JobRun
 from airflow_provider_saturn.emulator.lifecycle import ACTIVE, Timing
 from airflow_provider_saturn.emulator.owners import Owner
 from airflow_provider_saturn.emulator.pods import NAMESPACE
 from airflow_provider_saturn.emulator.render import HOST, owner_json, size_display
-from airflow_provider_saturn.emulator.runs import RunRecord
 
 EXTRA_PACKAGES_DEFAULT = {"pip": None, "conda": None, "apt": None, "use_mamba": False}
 
@@ -68,7 +67,7 @@ def job_json(record: JobRecord, timing: Timing) -> dict[str, Any]:
     return body
 
 
-def run_summary_json(run: RunRecord, timing: Timing) -> dict[str, Any]:
+def run_summary_json(run: JobRun, timing: Timing) -> dict[str, Any]:
     """A ``JobRuntimeSummary``: one run, as Kubernetes sees the Job behind it."""
     now = timing.now()
     status = run.status(now)
@@ -82,7 +81,7 @@ def run_summary_json(run: RunRecord, timing: Timing) -> dict[str, Any]:
                 "type": "Failed" if failed else "Complete",
                 "status": "True",
                 "reason": "Error" if failed else None,
-                "message": f"Command exited with code {run.script.exit_code}" if failed else None,
+                "message": run.failure_message if failed else None,
                 "last_transition_time": timing.stamp(ended),
                 "last_probe_time": None,
             }

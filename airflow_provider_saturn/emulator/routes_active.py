@@ -19,11 +19,12 @@ from starlette.routing import Route
 from airflow_provider_saturn.emulator import logs
 from airflow_provider_saturn.emulator.active_resources import active_page, parse_resource_type
 from airflow_provider_saturn.emulator.handlers import Api, flag, identity, page, page_size
+from airflow_provider_saturn.emulator.jobs import JobRun
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError
 from airflow_provider_saturn.emulator.owners import owner_filter
 from airflow_provider_saturn.emulator.pods import CONTAINER, Pod
 from airflow_provider_saturn.emulator.render_pods import pod_summary_json
-from airflow_provider_saturn.emulator.runs import RUN_ACTIVE, RunRecord
+from airflow_provider_saturn.emulator.runs import RUN_ACTIVE
 from airflow_provider_saturn.emulator.state import SaturnState
 
 WORKLOAD_TYPES = ("dask", "deployment", "image_build", "job", "workspace")
@@ -49,7 +50,7 @@ def active_routes(state: SaturnState, api: Api) -> list[Route]:
             return state.deployments.get(workload_id).pods(state.transition_seconds)
         return []
 
-    def find(name: str) -> tuple[RunRecord | None, Pod]:
+    def find(name: str) -> tuple[JobRun | None, Pod]:
         found = state.jobs.pod(name)
         if found is not None:
             return found

@@ -26,14 +26,14 @@ def job_routes(state: SaturnState, api: Api) -> list[Route]:
         return page(query, items, "jobs", lambda record: job_json(record, state))
 
     def create_job(request: Request, body: dict[str, Any]) -> Any:
-        name, settings = parse_job_create(body)
+        name, settings = parse_job_create(body, run_commands=jobs.runner is not None)
         return job_json(jobs.create(name, settings), state)
 
     def get_job(request: Request, body: dict[str, Any]) -> Any:
         return job_json(jobs.get(request.path_params["id"]), state)
 
     def update_job(request: Request, body: dict[str, Any]) -> Any:
-        changes = parse_job_update(body)
+        changes = parse_job_update(body, run_commands=jobs.runner is not None)
         return job_json(jobs.update(request.path_params["id"], changes), state)
 
     def delete_job(request: Request, body: dict[str, Any]) -> Any:

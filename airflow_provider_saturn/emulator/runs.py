@@ -71,6 +71,11 @@ class RunRecord:
         """When the run's last attempt ends, unless stopped first."""
         return self._created(self.attempts - 1) + self.transition + self.duration
 
+    @property
+    def failure_message(self) -> str:
+        """The ``Failed`` condition's message once the run is ``error``."""
+        return f"Command exited with code {self.script.exit_code}"
+
     def stop(self, now: float) -> None:
         """Stop the run, unless it already ended or is being stopped."""
         if self.stopped is None and now < self.ends:

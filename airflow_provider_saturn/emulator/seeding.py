@@ -231,7 +231,7 @@ def _seed_group(state: SaturnState, group: SeedGroup, owner: Owner, names: list[
             settings = {"command": _job_command(group.started_ago), **group.settings, "tags": tags}
             job = state.jobs.create(name, settings, owner)
             if group.start:
-                state.jobs.start(job.id)
+                state.jobs.start(job.id, scripted=True)
                 started("job", job.id)
             ids.append(job.id)
     answer: dict[str, Any] = {"kind": group.kind, "ids": ids}

@@ -1,12 +1,19 @@
-"""Running the emulator: in a background thread (tests, benchmarks) or in the foreground (the CLI)."""
+"""Running the emulator: in a background thread (tests, benchmarks) or in the foreground (the CLI).
+
+Every answer carries a ``Date`` header, as uvicorn's would, but written here (:class:`DatedAnswers`): an answer
+whose handler plays another clock (a resource's scripted metrics) is dated by that clock.
+"""
 
 from __future__ import annotations
 
+import email.utils
+import ipaddress
 import logging
 import socket
+import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import uvicorn
@@ -15,6 +22,8 @@ from airflow_provider_saturn.emulator.app import DroppedConnection, EmulatorConf
 from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
 from airflow_provider_saturn.emulator.metrics_script import parse_metrics_script
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, parse_owner_spec
+from airflow_provider_saturn.emulator.routes_metrics import CLOCK_OFFSET_SCOPE_KEY
+from airflow_provider_saturn.emulator.runner import JobRunner, RunnerSettings
 from airflow_provider_saturn.emulator.seeding import parse_seed, seed
 from airflow_provider_saturn.emulator.state import EmulatorError, SaturnState
 
@@ -28,6 +37,45 @@ class _HideDroppedConnections(logging.Filter):
 
 logging.getLogger("uvicorn.error").addFilter(_HideDroppedConnections())
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class DatedAnswers:
+    """ASGI middleware: a ``Date`` header on every answer, by the real clock plus the seconds the handler left
+    under ``CLOCK_OFFSET_SCOPE_KEY`` in the request's scope (a resource whose metrics play a clock off)."""
+
+    def __init__(self, app: AsgiApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def dated(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                offset = scope.get(CLOCK_OFFSET_SCOPE_KEY, 0.0)
+                date = email.utils.formatdate(time.time() + offset, usegmt=True).encode()
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"date"]
+                message["headers"] = [*headers, (b"date", date)]
+            await send(message)
+
+        await self.app(scope, receive, dated)
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 class SaturnEmulator:
     """A Saturn API emulator on ``host``:``port`` (``port=0`` picks a free one), run in a daemon thread.
@@ -40,6 +88,12 @@ class SaturnEmulator:
     :param faults: fault injection settings.
     :param expired_tokens: tokens answered with a 401 saying the token expired.
     :param run_visibility_delay: seconds a new job run stays out of runtime summaries, history and active pods.
+    :param run_commands: runner mode (``runner.py``): each pod of a job run runs the job's start script and
+        command for real, as processes of this machine. Off by default; refused unless ``host`` is loopback.
+    :param python: what ``python`` runs in a pod in runner mode (default: this interpreter).
+    :param max_processes: runner mode: pods running at once (more wait ``pending``).
+    :param max_run_seconds: runner mode: how long a pod may run before it is killed and fails.
+    :param kill_grace_seconds: runner mode: from SIGTERM to SIGKILL when a pod is stopped or killed.
     """
 
     def __init__(
@@ -55,7 +109,25 @@ class SaturnEmulator:
         path_prefix: str = "",
         run_visibility_delay: float = 0.0,
         tokens: Mapping[str, str | Mapping[str, Any]] | None = None,
+        run_commands: bool = False,
+        python: str | None = None,
+        max_processes: int = 4,
+        max_run_seconds: float = 3600.0,
+        kill_grace_seconds: float = 10.0,
     ) -> None:
+        runner_settings: RunnerSettings | None = None
+        if run_commands:
+            if not _is_loopback(host):
+                raise ValueError(
+                    f"run_commands: the emulator runs what its clients send, so only on a loopback host "
+                    f"(127.0.0.1, localhost), not {host!r}"
+                )
+            runner_settings = RunnerSettings(
+                python=python if python is not None else sys.executable,
+                max_processes=max_processes,
+                max_run_seconds=max_run_seconds,
+                kill_grace_seconds=kill_grace_seconds,
+            )
         self.token = token
         state = SaturnState(transition_seconds=transition_seconds, run_visibility_delay=run_visibility_delay)
         identities: dict[str, Owner] = {token: DEFAULT_OWNER}
@@ -77,8 +149,11 @@ class SaturnEmulator:
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((host, port))
         self.host, self.port = self._socket.getsockname()[:2]
+        self.runner = JobRunner(state, runner_settings, self.url, identities) if runner_settings else None
+        state.jobs.runner = self.runner
         uvicorn_config = uvicorn.Config(
-            build_app(self.config),
+            DatedAnswers(build_app(self.config)),
+            date_header=False,  # DatedAnswers writes it
             log_level="warning",
             lifespan="off",
             access_log=False,
@@ -108,6 +183,9 @@ class SaturnEmulator:
         return self
 
     def stop(self) -> None:
+        """Stop serving; in runner mode first end every pod's processes and remove their homes."""
+        if self.runner is not None:
+            self.runner.shutdown()
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
@@ -144,17 +222,20 @@ class SaturnEmulator:
         missing: bool | list[str] | None = None,
         missing_pods: list[str] | None = None,
         clock_offset_seconds: float | None = None,
+        lookback_seconds: float | None = None,
     ) -> None:
         """Script a resource's metrics; no arguments but ``kind`` and ``id``: back to the defaults.
 
         The same as ``POST /_emulator/metrics`` (see ``metrics_script.py``); ``clock_offset_seconds`` plays a
-        Saturn whose clock runs that far ahead of Airflow's (behind when negative).
+        Saturn whose clock runs that far ahead of Airflow's (behind when negative), ``lookback_seconds`` metrics
+        that go on after now as a Prometheus range query's do.
         """
         body = {
             "series": series,
             "missing": missing,
             "missing_pods": missing_pods,
             "clock_offset_seconds": clock_offset_seconds,
+            "lookback_seconds": lookback_seconds,
         }
         script = parse_metrics_script({key: value for key, value in body.items() if value is not None})
         with self.state.lock:

@@ -1,7 +1,9 @@
 """Job and deployment request bodies checked as Saturn checks them: a 422 with a message naming the field.
 
 ``JobCreate``/``JobUpdate``/``DeploymentCreate``/``DeploymentUpdate`` and their ``start`` bodies. A ``null``
-for an optional field means its default. The command must be a script the emulator can run (``script.py``).
+for an optional field means its default. The command must be a script the emulator can run (``script.py``);
+in runner mode (``runner.py``) a job's command is any shell command, and its ``config_files`` and relative
+``working_dir`` must stay in ``$HOME`` (``pod_home.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 from airflow_provider_saturn.emulator import catalog
 from airflow_provider_saturn.emulator.lifecycle import EmulatorError
+from airflow_provider_saturn.emulator.pod_home import ConfigFileError, check_config_files, check_working_dir
 from airflow_provider_saturn.emulator.script import ScriptError, parse
 
 MAX_SCALE = 100
@@ -106,6 +109,29 @@ def _config_files(field: str, value: Any) -> dict[str, dict[str, str]]:
     return files
 
 
+def _shell_command(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(field, "required, a non-empty string")
+    return value
+
+
+def _home_config_files(field: str, value: Any) -> dict[str, dict[str, str]]:
+    files = _config_files(field, value)
+    try:
+        check_config_files(files)
+    except ConfigFileError as error:
+        raise _invalid(field, str(error)) from None
+    return files
+
+
+def _home_working_dir(field: str, value: Any) -> str:
+    try:
+        check_working_dir(_string(field, value))
+    except ConfigFileError as error:
+        raise _invalid(field, str(error)) from None
+    return str(value)
+
+
 def _cron_schedule(field: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or set(value) - {"schedule", "concurrency_policy"}:
         raise _invalid(field, "must be {schedule, concurrency_policy}")
@@ -132,6 +158,13 @@ COMMON: dict[str, Check] = {
     "scale": _integer(1, MAX_SCALE),
 }
 JOB_FIELDS: dict[str, Check] = {**COMMON, "retries": _integer(0, MAX_RETRIES), "cron_schedule_options": _cron_schedule}
+RUNNER_JOB_FIELDS: dict[str, Check] = {
+    **JOB_FIELDS,
+    "command": _shell_command,
+    "config_files": _home_config_files,
+    "working_dir": _home_working_dir,
+}
+"""A job's fields in runner mode, where its pods run for real."""
 DEPLOYMENT_FIELDS: dict[str, Check] = {**COMMON, "subdomain": _string, "healthcheck": _string, "start_ssh": _boolean}
 
 
@@ -172,12 +205,14 @@ def _update(body: dict[str, Any], fields: dict[str, Check]) -> dict[str, Any]:
     return changes
 
 
-def parse_job_create(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    return _create(body, JOB_FIELDS)
+def parse_job_create(body: dict[str, Any], run_commands: bool = False) -> tuple[str, dict[str, Any]]:
+    """A ``JobCreate``; ``run_commands``: as runner mode checks it (any shell command, paths kept in $HOME)."""
+    return _create(body, RUNNER_JOB_FIELDS if run_commands else JOB_FIELDS)
 
 
-def parse_job_update(body: dict[str, Any]) -> dict[str, Any]:
-    return _update(body, JOB_FIELDS)
+def parse_job_update(body: dict[str, Any], run_commands: bool = False) -> dict[str, Any]:
+    """A ``JobUpdate``, checked as ``parse_job_create`` checks a create."""
+    return _update(body, RUNNER_JOB_FIELDS if run_commands else JOB_FIELDS)
 
 
 def parse_deployment_create(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
