@@ -100,4 +100,7 @@ def get_provider_info() -> dict[str, Any]:
                 },
             }
         ],
+        "task-decorators": [
+            {"class-name": "airflow_provider_saturn.decorators.saturn.saturn_task", "name": "saturn"},
+        ],
     }

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_saturn.client.logs import LogCursor, format_line
+from airflow_provider_saturn.remote.frames import FrameReader
 
 TAIL_LINES = 20
 MAX_LINE_CHARS = 4000  # one line of the run's log in the task log
@@ -83,14 +84,23 @@ class RunLog:
     :param cursor: where an earlier reader stopped (JSON form of :class:`~.client.logs.LogCursor`).
     """
 
-    def __init__(self, cursor: dict[str, Any] | None = None, tail_size: int = TAIL_LINES) -> None:
+    def __init__(
+        self, cursor: dict[str, Any] | None = None, tail_size: int = TAIL_LINES, *, frames: FrameReader | None = None
+    ) -> None:
         self.cursor = LogCursor.from_json(cursor)
+        self.frames = frames  # a ``@task.saturn`` run's: its frame lines are taken, never shown
         self.tail: deque[str] = deque(maxlen=tail_size)
         self.lines_read = 0
         self._failing = False
 
     def write(self, line: dict[str, Any], log: Any) -> None:
-        """One new line into the task log (masked, cut), and into the tail."""
+        """One new line into the task log (masked, cut), and into the tail; a frame line (see ``frames``) is taken
+        by its reader instead, and only what the line held besides it is shown."""
+        if self.frames is not None:
+            shown = self.frames.feed(line["content"])
+            if not shown:
+                return
+            line = {**line, "content": shown}
         text = cut(masked(format_line(line)), MAX_LINE_CHARS)
         log.info("%s", text)
         self.tail.append(cut(text, MAX_TAIL_LINE_CHARS))

@@ -46,6 +46,13 @@ FAILURE_ENDS_IT = frozenset({"job_run"})
 RETURNING_METHODS = ("execute", "execute_complete")
 
 
+def returns_users_value(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a returning method whose value is the user's own (``@task.saturn``'s function's), not Saturn's
+    answer: it is returned as it is, not made XCom-safe."""
+    method.__saturn_xcom_safe__ = True  # type: ignore[attr-defined]
+    return method
+
+
 def _returning_xcom_safe(method: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(method)
     def returning(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -210,6 +217,14 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                 deadline = max(budget_end, now)
         return deadline
 
+    def new_run_log(self) -> RunLog:
+        """Where a wait's reading of a followed log goes; ``@task.saturn`` gives one that takes its frames."""
+        return RunLog()
+
+    def trigger_log_options(self) -> dict[str, Any]:
+        """More kwargs for the trigger that follows the log (``@task.saturn``: the frame marker)."""
+        return {}
+
     def run_log_reader(self, resource_id: str) -> Callable[[RunLog], None] | None:
         """How a wait on ``resource_id`` reads the log it follows into a :class:`~.run_logs.RunLog`; ``None``
         (the default) when there is no log to follow. A job run's operator gives one."""
@@ -223,7 +238,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         """
         kind, target = self.resource_kind, self.target_status
         read_log = self.run_log_reader(resource_id)
-        run_log = RunLog() if read_log is not None else None
+        run_log = self.new_run_log() if read_log is not None else None
         if self.wait_for_completion and run_log is not None and read_log is not None:
             read_log(run_log)  # what the run wrote before the first poll
         if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
@@ -245,6 +260,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
                     stop_on_kill=started_here,
                     follow_logs=run_log is not None,
                     log_cursor=run_log.cursor.to_json() if run_log is not None else None,
+                    **(self.trigger_log_options() if run_log is not None else {}),
                 ),
                 method_name="execute_complete",
                 kwargs={"kind": kind, "target": target, "resource_id": resource_id, "started_here": started_here},

@@ -74,6 +74,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
     resource_kind = "job_run"
     target_status = "completed"
     id_argument = "job_id"
+    makes_its_own_job = False  # ``@task.saturn``: the job is the task's own, named when it runs
 
     def __init__(
         self,
@@ -85,7 +86,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(timeout=timeout, **kwargs)
-        if (job_id is None) == (job_name is None):
+        if (job_id is None) == (job_name is None) and not self.makes_its_own_job:
             raise ValueError(f"{type(self).__name__} takes exactly one of job_id and job_name")
         self.job_id = job_id
         self.job_name = job_name

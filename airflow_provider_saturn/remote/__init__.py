@@ -23,6 +23,7 @@ from airflow_provider_saturn.remote.payload import (
     function_source,
     new_marker,
     outside_names,
+    shipped_settings,
 )
 
 __all__ = [
@@ -39,4 +40,5 @@ __all__ = [
     "function_source",
     "new_marker",
     "outside_names",
+    "shipped_settings",
 ]

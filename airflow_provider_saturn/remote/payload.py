@@ -246,3 +246,28 @@ def _serialized_arguments(name: str, args: list[Any], kwargs: dict[str, Any], se
     except Exception as error:
         raise SaturnArgumentsError(f"cloudpickle could not serialize the arguments of {name}(): {error}") from None
     return PICKLED_ARGUMENTS_FILE, base64.b64encode(pickled).decode("ascii")
+
+
+def shipped_settings(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The settings a job's files carry (``marker``, ``serializer``, ``result_bound``), as :func:`build_job_files`
+    wrote them, read back from Saturn's job; ``None`` when the job carries none that can be used."""
+    files = job.get("config_files")
+    entry = files.get(f"{FILES_DIR}/{SETTINGS_FILE}") if isinstance(files, Mapping) else None
+    content = entry.get("content") if isinstance(entry, Mapping) else None
+    if not isinstance(content, str) or len(content) > 4096:
+        return None
+    try:
+        settings = json.loads(content)
+    except ValueError:
+        return None
+    if (
+        not isinstance(settings, dict)
+        or not isinstance(settings.get("marker"), str)
+        or not MARKER_PATTERN.fullmatch(settings["marker"])
+        or settings.get("serializer") not in SERIALIZERS
+        or isinstance(settings.get("result_bound"), bool)
+        or not isinstance(settings.get("result_bound"), int)
+        or not 0 < settings["result_bound"] <= MAX_RESULT_BOUND
+    ):
+        return None
+    return {key: settings[key] for key in ("marker", "serializer", "result_bound")}

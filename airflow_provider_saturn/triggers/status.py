@@ -103,6 +103,8 @@ class SaturnStatusTrigger(BaseTrigger):
     :param log_cursor: where the operator's own reading of the log stopped (JSON), so no line comes twice.
     :param deferred_at: UNIX time of the deferral (default: when the trigger is made, i.e. at the deferral; kept
         in the kwargs, so a trigger remade after a triggerer restart knows it is late and says so).
+    :param frame_marker: a ``@task.saturn`` run's marker: its frame lines (the return value) are kept out of the
+        task log; the operator reads them once the run has ended.
     """
 
     def __init__(
@@ -121,6 +123,7 @@ class SaturnStatusTrigger(BaseTrigger):
         follow_logs: bool = False,
         log_cursor: dict[str, Any] | None = None,
         deferred_at: float | None = None,
+        frame_marker: str | None = None,
     ) -> None:
         super().__init__()
         self.resource_kind = resource_kind
@@ -136,6 +139,11 @@ class SaturnStatusTrigger(BaseTrigger):
         self.follow_logs = follow_logs and resource_kind == "job_run"
         self.log_cursor = log_cursor
         self.deferred_at = deferred_moment(deferred_at)
+        if frame_marker is not None:
+            from airflow_provider_saturn.remote.frames import FrameReader
+
+            FrameReader(frame_marker)  # refuses anything but a marker, before the trigger is serialized
+        self.frame_marker = frame_marker
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON-only kwargs (no token, nothing tenacity-shaped)."""
@@ -155,6 +163,7 @@ class SaturnStatusTrigger(BaseTrigger):
                 "follow_logs": self.follow_logs,
                 "log_cursor": self.log_cursor,
                 "deferred_at": self.deferred_at,
+                "frame_marker": self.frame_marker,
             },
         )
 
@@ -236,7 +245,10 @@ class SaturnStatusTrigger(BaseTrigger):
         late = time.time() - self.deferred_at
         if late > RESUMED_AFTER_SECONDS:
             self.log.info("%s", replay_notice(self.deferred_at, late))
-        return RunLog(self.log_cursor)
+        from airflow_provider_saturn.remote.frames import FrameReader
+
+        frames = FrameReader(self.frame_marker) if self.frame_marker else None  # to hide them: the operator reads
+        return RunLog(self.log_cursor, frames=frames)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_provider_saturn.client.errors import SaturnError, SaturnTransientError

@@ -1,0 +1,1 @@
+"""TaskFlow decorators: ``@task.saturn`` runs a Python function as a Saturn Job."""
