@@ -59,16 +59,21 @@ def requests_to(emulator: SaturnEmulator, route: str) -> int:
     return emulator.config.stats.by_route.get(route, 0)
 
 
+def point_saturn_default_at(url: str, monkeypatch: pytest.MonkeyPatch, *, max_attempts: int = 4) -> None:
+    """``saturn_default`` is ``url`` with the tests' token and fast retries."""
+    connection = {
+        "conn_type": "saturn",
+        "host": url,
+        "password": TOKEN,
+        "extra": {"retry": {"max_attempts": max_attempts, "initial_wait": 0.01, "max_wait": 0.05}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
+
+
 @pytest.fixture
 def saturn_connection(emulator: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> SaturnEmulator:
     """``saturn_default`` points at the emulator, with fast retries."""
-    conn = {
-        "conn_type": "saturn",
-        "host": emulator.url,
-        "password": TOKEN,
-        "extra": {"retry": {"max_attempts": 4, "initial_wait": 0.01, "max_wait": 0.05}},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    point_saturn_default_at(emulator.url, monkeypatch)
     return emulator
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,20 +10,14 @@ import pytest
 
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.emulator import SaturnEmulator
-from tests.conftest import TOKEN
+from tests.conftest import TOKEN, point_saturn_default_at
 from tests.dag_files import dag_from_source
 
 
 @pytest.fixture
 def runner(emulator_runner: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[SaturnEmulator]:
     """``saturn_default`` points at an emulator that runs job commands for real."""
-    conn = {
-        "conn_type": "saturn",
-        "host": emulator_runner.url,
-        "password": TOKEN,
-        "extra": {"retry": {"max_attempts": 4, "initial_wait": 0.01, "max_wait": 0.05}},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    point_saturn_default_at(emulator_runner.url, monkeypatch)
     yield emulator_runner
 
 

@@ -4,7 +4,6 @@ kill stops the run, someone else's job of the same name is left alone."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from airflow_provider_saturn.compat import AIRFLOW_V_3
 from airflow_provider_saturn.decorators.job_naming import function_job_name
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.remote import SaturnFunctionError, SaturnPayloadTooLargeError
-from tests.conftest import TOKEN, requests_to
+from tests.conftest import TOKEN, point_saturn_default_at, requests_to
 from tests.harness import DictStore, TryOf, prepare_thread, run_operator
 
 if AIRFLOW_V_3:
@@ -58,8 +57,7 @@ def one_task(function: Any, args: tuple[Any, ...] = (), **settings: Any) -> Any:
 
 @pytest.fixture
 def runner(emulator_runner: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[SaturnEmulator]:
-    conn = {"conn_type": "saturn", "host": emulator_runner.url, "password": TOKEN}
-    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    point_saturn_default_at(emulator_runner.url, monkeypatch)
     yield emulator_runner
 
 

@@ -15,8 +15,6 @@ import contextlib
 import copy
 import json
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -36,15 +34,15 @@ from airflow_provider_saturn.idleness import (
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 from airflow_provider_saturn.operators.idle import _Scan, report_table
 from tests.conftest import TOKEN, requests_to
+from tests.emulator_proxy import Resources, proxy_to
 from tests.harness import run_operator
-from tests.misbehaving_server import Answer, Seen, misbehaving_server
+from tests.misbehaving_server import Answer, Seen
 
 HOURS = 3600
 DAYS = 86400
 STOPPED = ("stopping", "stopped")
 WORKSPACE_STOP = "POST /api/workspaces/{id}/stop"
 CLUSTER_STOP = "POST /api/dask_clusters/{id}/stop"
-ACTIVE = "/api/active/resources"
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 IDLE_FOR = timedelta(hours=2)
@@ -288,48 +286,6 @@ def rows_by_id(report: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 def status(client: SaturnClient, kind: str, resource_id: str) -> str:
     read = client.get_jupyter_server if kind == "workspace" else client.get_dask_cluster
     return str(read(resource_id)["status"])
-
-
-Resources = list[dict[str, Any]]
-
-
-@contextmanager
-def proxy_to(
-    emulator: SaturnEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    active: Callable[[Resources], Resources] | None = None,
-    breaks: Callable[[Seen], Answer | None] | None = None,
-) -> Iterator[list[Seen]]:
-    """``saturn_default`` points at a proxy to the emulator: ``active`` rewrites each page of the list of active
-    resources, ``breaks`` answers instead of the emulator when it returns an answer."""
-    session = requests.Session()
-
-    def respond(seen: Seen) -> Answer:
-        broken = breaks(seen) if breaks is not None else None
-        if broken is not None:
-            return broken
-        headers = {name: value for name, value in seen.headers.items() if name in ("authorization", "content-type")}
-        answer = session.request(seen.method, emulator.url + seen.path, headers=headers, data=seen.body, timeout=60)
-        if active is not None and seen.method == "GET" and seen.path.startswith(ACTIVE) and answer.ok:
-            page = answer.json()
-            page["resources"] = active(page["resources"])
-            return Answer.json(page)
-        kept = {"Content-Type": answer.headers.get("Content-Type", "application/json")}
-        return Answer(status=answer.status_code, reason=answer.reason or "OK", headers=kept, body=answer.content)
-
-    with misbehaving_server(respond) as server:
-        connection = {
-            "conn_type": "saturn",
-            "host": server.url,
-            "password": TOKEN,
-            "extra": {"retry": {"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.05}},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
-        try:
-            yield server.requests
-        finally:
-            session.close()
 
 
 def stops(seen: list[Seen]) -> list[str]:

@@ -10,30 +10,23 @@ whose answers carry another ``Date``, or none.
 
 from __future__ import annotations
 
-import email.utils
-import json
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
-from tests.conftest import TOKEN
+from tests.emulator_proxy import proxy_to
 from tests.harness import run_operator
-from tests.misbehaving_server import Answer, Seen, misbehaving_server
+from tests.misbehaving_server import Seen
 
 HOURS = 3600
 LOOKBACK = 300  # Prometheus's default lookback: a range query repeats the last sample this long
 STOPPED = ("stopping", "stopped")
 CLOCK_WARNING = "no readable Date header"
-Dates = float | str | None
 
 
 def idle_operator(**kwargs: Any) -> SaturnStopIdleResourcesOperator:
@@ -56,40 +49,6 @@ def metrics_queries(seen: list[Seen]) -> list[dict[str, str]]:
         for request in seen
         if "/metrics" in request.path
     ]
-
-
-@contextmanager
-def saturn_dated(
-    emulator: SaturnEmulator, monkeypatch: pytest.MonkeyPatch, dates: Dates | Callable[[Seen], Dates]
-) -> Iterator[list[Seen]]:
-    """``saturn_default`` points at a proxy to the emulator whose answers carry ``Date``: the real time plus
-    ``dates`` seconds (a number), that text (a string), or no ``Date`` at all (``None``); or what ``dates``
-    says for each request."""
-    session = requests.Session()
-
-    def respond(seen: Seen) -> Answer:
-        date = dates(seen) if callable(dates) else dates
-        headers = {name: value for name, value in seen.headers.items() if name in ("authorization", "content-type")}
-        answer = session.request(seen.method, emulator.url + seen.path, headers=headers, data=seen.body, timeout=60)
-        kept = {"Content-Type": answer.headers.get("Content-Type", "application/json")}
-        if isinstance(date, str):
-            kept["Date"] = date
-        elif date is not None:
-            kept["Date"] = email.utils.formatdate(time.time() + date, usegmt=True)
-        return Answer(status=answer.status_code, reason=answer.reason or "OK", headers=kept, body=answer.content)
-
-    with misbehaving_server(respond) as server:
-        connection = {
-            "conn_type": "saturn",
-            "host": server.url,
-            "password": TOKEN,
-            "extra": {"retry": {"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.05}},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
-        try:
-            yield server.requests
-        finally:
-            session.close()
 
 
 # ---------------------------------------------------------------- points repeated past now, as Prometheus does
@@ -127,7 +86,7 @@ def test_a_saturn_clock_ten_minutes_ahead_is_judged_in_saturns_time(
     quiet = workspace(emulator, "quiet", clock_offset_seconds=600, lookback_seconds=LOOKBACK)
     busy = workspace(emulator, "busy", cpu=[10] * 50 + [900], clock_offset_seconds=600)
     before = datetime.now(UTC)
-    with caplog.at_level(logging.WARNING), saturn_dated(emulator, monkeypatch, 600) as seen:
+    with caplog.at_level(logging.WARNING), proxy_to(emulator, monkeypatch, dates=600) as seen:
         report = rows_by_id(run_operator(idle_operator(dry_run=True)))
     logged = caplog.text + capsys.readouterr().out  # the task log: stdout under Airflow 3's task runner
     assert report[quiet]["action"] == "would stop", report[quiet]["reason"]
@@ -145,7 +104,7 @@ def test_without_a_readable_date_future_points_are_judged_and_it_is_logged_once(
 ) -> None:
     first = workspace(emulator, "first", lookback_seconds=LOOKBACK)
     second = workspace(emulator, "second", lookback_seconds=LOOKBACK)
-    with caplog.at_level(logging.WARNING), saturn_dated(emulator, monkeypatch, date):
+    with caplog.at_level(logging.WARNING), proxy_to(emulator, monkeypatch, dates=date):
         report = rows_by_id(run_operator(idle_operator(dry_run=True)))
     out = capsys.readouterr().out
     assert report[first]["action"] == report[second]["action"] == "would stop", report
@@ -174,7 +133,7 @@ def test_the_list_dated_ahead_and_a_metrics_answer_not_is_not_idle(emulator, cli
     def dates(seen: Seen) -> float:
         return 0 if "/metrics" in seen.path else 600
 
-    with saturn_dated(emulator, monkeypatch, dates):
+    with proxy_to(emulator, monkeypatch, dates=dates):
         (row,) = run_operator(idle_operator(dry_run=True))
     assert row["action"] == "kept" and "10m behind" in row["reason"], row["reason"]
 
@@ -182,7 +141,7 @@ def test_the_list_dated_ahead_and_a_metrics_answer_not_is_not_idle(emulator, cli
 def test_uptime_only_is_judged_in_saturns_time(emulator, client, monkeypatch) -> None:
     """A workspace started 1h55m ago by Airflow's clock is up for 2h05m in Saturn's, 10 minutes ahead."""
     (workspace_id,) = emulator.seed(kind="workspace", prefix="up", started_ago_seconds=115 * 60)["ids"]
-    with saturn_dated(emulator, monkeypatch, 600) as seen:
+    with proxy_to(emulator, monkeypatch, dates=600) as seen:
         (row,) = run_operator(idle_operator(dry_run=True, idle_by="uptime"))
     assert row["id"] == workspace_id and row["action"] == "would stop", row["reason"]
     assert metrics_queries(seen) == []

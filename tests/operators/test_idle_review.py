@@ -8,9 +8,6 @@ run ahead of or behind Airflow's. Over real HTTP against the emulator; a proxy o
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -22,8 +19,9 @@ from airflow_provider_saturn.client.errors import SaturnError
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 from tests.conftest import TOKEN, requests_to
+from tests.emulator_proxy import proxy_to
 from tests.harness import run_operator
-from tests.misbehaving_server import Answer, Seen, misbehaving_server
+from tests.misbehaving_server import Answer, Seen
 
 HOURS = 3600
 STOPPED = ("stopping", "stopped")
@@ -154,36 +152,6 @@ def test_a_stopped_cluster_does_not_keep_its_workspace(saturn_connection, client
 # ---------------------------------------------------------------- a proxy that breaks chosen answers
 
 
-@contextmanager
-def proxy_to(
-    emulator: SaturnEmulator, monkeypatch: pytest.MonkeyPatch, breaks: Callable[[Seen], Answer | None]
-) -> Iterator[list[Seen]]:
-    """``saturn_default`` points at a proxy to the emulator; ``breaks`` answers instead of it when it returns."""
-    session = requests.Session()
-
-    def respond(seen: Seen) -> Answer:
-        broken = breaks(seen)
-        if broken is not None:
-            return broken
-        headers = {name: value for name, value in seen.headers.items() if name in ("authorization", "content-type")}
-        answer = session.request(seen.method, emulator.url + seen.path, headers=headers, data=seen.body, timeout=30)
-        kept = {"Content-Type": answer.headers.get("Content-Type", "application/json")}
-        return Answer(status=answer.status_code, reason=answer.reason or "OK", headers=kept, body=answer.content)
-
-    with misbehaving_server(respond) as server:
-        connection = {
-            "conn_type": "saturn",
-            "host": server.url,
-            "password": TOKEN,
-            "extra": {"retry": {"max_attempts": 2, "initial_wait": 0.01, "max_wait": 0.05}},
-        }
-        monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(connection))
-        try:
-            yield server.requests
-        finally:
-            session.close()
-
-
 def test_a_cluster_whose_metrics_cannot_be_read_keeps_its_workspace(emulator, client, monkeypatch) -> None:
     workspace_id, cluster_id = workspace_with_cluster(emulator, "unread")
 
@@ -192,7 +160,7 @@ def test_a_cluster_whose_metrics_cannot_be_read_keeps_its_workspace(emulator, cl
             return Answer.json({"message": "metrics backend down"}, status=500)
         return None
 
-    with proxy_to(emulator, monkeypatch, breaks):
+    with proxy_to(emulator, monkeypatch, breaks=breaks):
         row = rows_by_id(run_operator(idle_operator(kinds=["workspace"])))[workspace_id]
     assert row["action"] == "kept" and cluster_id in row["reason"] and "could not be read" in row["reason"], row
     assert status(client, "workspace", workspace_id) == status(client, "dask_cluster", cluster_id) == "running"
@@ -212,7 +180,7 @@ def test_one_failed_stop_never_ends_the_scan(emulator, client, monkeypatch, caps
             return Answer.json({"message": "Workspace not found"}, status=404)
         return None
 
-    with proxy_to(emulator, monkeypatch, breaks), pytest.raises(SaturnError) as raised:
+    with proxy_to(emulator, monkeypatch, breaks=breaks), pytest.raises(SaturnError) as raised:
         run_operator(idle_operator())
     message = str(raised.value)
     assert "idle-000000" in message and gone in message and "1 of 3" in message, message
@@ -236,7 +204,7 @@ def test_every_failed_stop_is_named_and_its_row_says_why(emulator, client, monke
             return Answer.json({"message": "no"}, status=409)
         return None
 
-    with proxy_to(emulator, monkeypatch, breaks), pytest.raises(SaturnError) as raised:
+    with proxy_to(emulator, monkeypatch, breaks=breaks), pytest.raises(SaturnError) as raised:
         run_operator(idle_operator())
     for workspace_id in refused:
         assert workspace_id in str(raised.value)
@@ -286,7 +254,7 @@ def test_when_a_workspace_stop_fails_its_idle_cluster_is_stopped_on_its_own(emul
             return Answer.json({"message": "busy elsewhere"}, status=409)
         return None
 
-    with proxy_to(emulator, monkeypatch, breaks), pytest.raises(SaturnError) as raised:
+    with proxy_to(emulator, monkeypatch, breaks=breaks), pytest.raises(SaturnError) as raised:
         run_operator(idle_operator())
     report = rows_by_id(raised.value.report)  # type: ignore[attr-defined]
     assert report[workspace_id]["action"] == "stop failed"
