@@ -19,9 +19,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-import requests
 
-from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.client.errors import SaturnError
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.hooks.saturn import SaturnHook
@@ -29,7 +27,6 @@ from airflow_provider_saturn.idleness import (
     Candidate,
     Verdict,
     attached_clusters,
-    decide_idle,
 )
 from airflow_provider_saturn.operators import SaturnStopIdleResourcesOperator
 from airflow_provider_saturn.operators.idle import _Scan, report_table
@@ -37,6 +34,8 @@ from tests.conftest import TOKEN, requests_to
 from tests.emulator_proxy import Resources, proxy_to
 from tests.harness import run_operator
 from tests.misbehaving_server import Answer, Seen
+from tests.operators.test_idle_review import _skew, idle_operator, rows_by_id, status, workspace_with_cluster
+from tests.test_idleness_clock import judge, series
 
 HOURS = 3600
 DAYS = 86400
@@ -59,21 +58,6 @@ def workspace(started_ago: timedelta = timedelta(hours=3), resource_id: str = "a
 
 def dask_cluster(workers: int, resource_id: str = "b" * 32) -> Candidate:
     return Candidate("dask_cluster", resource_id, "dc", "me", {}, None, {"n_workers": workers})
-
-
-def series(values: list[Any], *, pod: str = "pod-0", end: datetime = NOW, step: timedelta = STEP) -> dict[str, Any]:
-    """One pod's series, ``values`` oldest first, the last at ``end``."""
-    count = len(values)
-    data = [
-        {"datetime": (end - (count - 1 - index) * step).isoformat(), "value": value}
-        for index, value in enumerate(values)
-    ]
-    return {"pod_name": pod, "labels": {}, "stats": {}, "data": data}
-
-
-def judge(candidate: Candidate, cpu: list[dict[str, Any]], **kwargs: Any) -> Verdict:
-    options: dict[str, Any] = {"now": NOW, "idle_for": IDLE_FOR, "cpu_below": 0.1, "gpu_below": None, **kwargs}
-    return decide_idle(candidate, {"cpu": cpu}, **options)
 
 
 # ---------------------------------------------------------------- odd series: held up
@@ -255,37 +239,10 @@ def test_a_cluster_whose_id_is_a_workspace_id_is_never_mistaken_for_it() -> None
 # ---------------------------------------------------------------- over HTTP: helpers
 
 
-def idle_operator(**kwargs: Any) -> SaturnStopIdleResourcesOperator:
-    return SaturnStopIdleResourcesOperator(task_id="idle", **{"idle_for": timedelta(hours=2), **kwargs})
-
-
-def workspace_with_cluster(
-    emulator: SaturnEmulator, prefix: str, *, workspace_cpu: float = 20, cluster_cpu: Any = 10, workers: int = 2
-) -> tuple[str, str]:
-    """A workspace and its Dask cluster, both running for three hours, with scripted CPU (millicores a pod)."""
-    answer = emulator.seed(
-        kind="dask_cluster", prefix=prefix, started_ago_seconds=3 * HOURS, n_workers=workers, start_workspaces=True
-    )
-    (group,) = answer["groups"]
-    workspace_id, cluster_id = group["workspace_ids"][0], group["ids"][0]
-    emulator.set_metrics("workspace", workspace_id, series={"cpu": workspace_cpu})
-    emulator.set_metrics("dask_cluster", cluster_id, series={"cpu": cluster_cpu})
-    return workspace_id, cluster_id
-
-
 def quiet_workspace(emulator: SaturnEmulator, prefix: str, cpu: float = 10) -> str:
     (workspace_id,) = emulator.seed(kind="workspace", prefix=prefix, started_ago_seconds=3 * HOURS)["ids"]
     emulator.set_metrics("workspace", workspace_id, series={"cpu": cpu})
     return str(workspace_id)
-
-
-def rows_by_id(report: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {row["id"]: row for row in report}
-
-
-def status(client: SaturnClient, kind: str, resource_id: str) -> str:
-    read = client.get_jupyter_server if kind == "workspace" else client.get_dask_cluster
-    return str(read(resource_id)["status"])
 
 
 def stops(seen: list[Seen]) -> list[str]:
@@ -553,12 +510,6 @@ def test_a_hostile_name_cannot_forge_rows_or_flood_the_error(emulator, client, m
 
 
 # ---------------------------------------------------------------- clocks, windows, the size of the list
-
-
-def _skew(emulator: SaturnEmulator, kind: str, resource_id: str, seconds: float, cpu: float = 10) -> None:
-    body = {"kind": kind, "id": resource_id, "series": {"cpu": cpu}, "clock_offset_seconds": seconds}
-    answer = requests.post(emulator.url + "/_emulator/metrics", json=body, timeout=10)
-    assert answer.status_code == 200, answer.text
 
 
 @pytest.mark.parametrize(
