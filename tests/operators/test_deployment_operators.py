@@ -56,6 +56,7 @@ def test_start_and_stop_are_idempotent(deployment, saturn_connection, client: Sa
 
 
 def test_start_pushes_the_link_and_a_failure_stops_what_it_started(deployment, saturn_connection, client) -> None:
+    saturn_connection.configure(transition_seconds=10)  # still pending when the failure comes, however loaded
     ti = RecordingTI()
     operator = SaturnStartDeploymentOperator(
         task_id="start", deployment_id=deployment["id"], deferrable=False, poll_interval=0.05, timeout=10
