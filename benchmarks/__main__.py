@@ -6,34 +6,51 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import client_overhead, idle_scan, import_cost, job_wait_requests, machine, report, shared_poll
+from benchmarks import (
+    client_overhead,
+    idle_scan,
+    import_cost,
+    job_wait_requests,
+    machine,
+    report,
+    saturn_task,
+    shared_poll,
+)
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def main() -> None:
     started = time.monotonic()
-    print("1/5 import cost ...", flush=True)
+    print("1/6 import cost ...", flush=True)
     rows = report.import_rows(import_cost.run())
     print(
-        "2/5 deferred waits: shared poll vs per-wait polling (1, 100, 1,000, 5,000 waits) vs dbt Cloud (1,000) ...",
+        "2/6 deferred waits: shared poll vs per-wait polling (1, 100, 1,000, 5,000 waits) vs dbt Cloud (1,000) ...",
         flush=True,
     )
     polls = shared_poll.run()
     rows += report.poll_rows(polls)
-    print("3/5 idle scan of 1,000 active resources ...", flush=True)
+    print("3/6 idle scan of 1,000 active resources ...", flush=True)
     rows += report.idle_rows(idle_scan.run())
-    print("4/5 client overhead ...", flush=True)
+    print("4/6 client overhead ...", flush=True)
     rows += report.overhead_rows(client_overhead.run())
-    print("5/5 job run wait, log followed and not ...", flush=True)
+    print("5/6 job run wait, log followed and not ...", flush=True)
     rows += report.job_wait_rows(job_wait_requests.run())
+    print("6/6 @task.saturn: requests per run, a 1 MiB result, a 256 KiB argument ...", flush=True)
+    saturn_costs = saturn_task.run()
+    rows += saturn_task.rows(saturn_costs)
     seconds = time.monotonic() - started
-    tables = [("Deferred waits, every case", *report.poll_table(polls))]
+    tables = [("Deferred waits, every case", *report.poll_table(polls)), saturn_task.sequence_table(saturn_costs)]
     print("\n" + report.as_text(rows, tables))
     when = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     RESULTS.write_text(
         report.as_markdown(
-            rows, when=when, seconds=seconds, machine=machine.describe(), tables=tables, notes=report.NOTES
+            rows,
+            when=when,
+            seconds=seconds,
+            machine=machine.describe(),
+            tables=tables,
+            notes=report.NOTES + saturn_task.NOTES,
         )
     )
     print(f"\nWrote {RESULTS} ({seconds:.0f} s)")

@@ -1,7 +1,10 @@
 """The demo: start the Saturn emulator, run ``saturn_workspace_before_job`` under ``airflow dags test`` on
 SQLite, and print each task's outcome and what the emulator's resources ended as. Then the same for
 ``saturn_job_pipeline``, whose deployment is first created in the emulator through its HTTP API, and whose
-run fails by design (one of its jobs fails on purpose, to show a failed run with its log).
+run fails by design (one of its jobs fails on purpose, to show a failed run with its log). Last,
+``saturn_python_tasks`` (``@task.saturn``) against a second emulator in runner mode, which runs each job's
+command for real on this machine: each function runs as a process, and the demo prints every task's return
+value.
 
 The demo exits 0 when each DAG ended exactly as designed.
 
@@ -24,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / ".demo-airflow"
 DAG_ID = "saturn_workspace_before_job"
 JOB_DAG_ID = "saturn_job_pipeline"
+PYTHON_DAG_ID = "saturn_python_tasks"
 DEPLOYMENT = "features-api"  # what saturn_job_pipeline starts and stops; Saturn must have it beforehand
 TOKEN = "demo-token"
 # saturn_job_pipeline's tasks in the order they run, and how each ends by design: its second job fails on
@@ -37,6 +41,18 @@ JOB_PIPELINE_DESIGN = {
     "stop_deployment": "success",
     "fail_run_if_a_step_failed": "failed",
 }
+# saturn_python_tasks's task instances ((task id, map index) in the order they run) and what each returns.
+PYTHON_TASKS_DESIGN: dict[tuple[str, int], Any] = {
+    ("load_readings", -1): [12.5, 14.0, 11.25, 15.5, 13.75],
+    ("summarise", -1): {"count": 5, "mean": 13.4, "high": 15.5},
+    ("report", -1): "5 readings, mean 13.40, high 15.5",
+    ("train", 0): {"learning_rate": 0.1, "loss": 1.05},
+    ("train", 1): {"learning_rate": 0.01, "loss": 0.05},
+    ("train", 2): {"learning_rate": 0.001, "loss": 1.05},
+    ("pick_best", -1): {"learning_rate": 0.01, "loss": 0.05},
+}
+# The runner emulator runs what a job's command says, as processes of this machine: bounded.
+RUNNER_OPTIONS = ("--run-commands", "--max-processes", "4", "--max-run-seconds", "300")
 
 # A private Airflow home on SQLite, set before anything imports Airflow.
 os.environ.update(
@@ -50,8 +66,9 @@ os.environ.update(
 )
 
 
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "airflow_provider_saturn.emulator", "--token", TOKEN, "--transition-seconds", "3"]
+def start_emulator(*options: str, transition_seconds: float = 3) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "airflow_provider_saturn.emulator", "--token", TOKEN]
+    command += ["--transition-seconds", str(transition_seconds), *options]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline().strip()
@@ -61,10 +78,27 @@ def start_emulator() -> tuple[subprocess.Popen[str], str]:
     return process, line.rsplit(" ", 1)[-1]
 
 
-def airflow(*args: str, log: Path | None = None) -> int:
+def airflow(*args: str, log: Path | None = None, env: dict[str, str] | None = None) -> int:
+    """``airflow <args>`` with its output in ``log``; ``env`` adds to (or replaces) variables of this process's."""
     with open(log, "w") if log else open(os.devnull, "w") as sink:
-        completed = subprocess.run([sys.executable, "-m", "airflow", *args], stdout=sink, stderr=subprocess.STDOUT)
+        command = [sys.executable, "-m", "airflow", *args]
+        completed = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     return completed.returncode
+
+
+def saturn_connection(url: str) -> str:
+    """``AIRFLOW_CONN_SATURN_DEFAULT`` for the emulator at ``url``."""
+    return json.dumps({"conn_type": "saturn", "host": url, "password": TOKEN})
+
+
+def stop_emulator(process: subprocess.Popen[str]) -> None:
+    """SIGTERM (the emulator ends its pods' processes on it), then SIGKILL if it has not exited within 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def emulator_api(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -104,9 +138,11 @@ def report(url: str) -> bool:
     return str(dag_run.state) == "success"
 
 
-def run_log_lines(log: Path, run_name: str) -> list[str]:
-    """The lines of a job run's log that reached the task log (``[<pod>] <content>``, pods ``<run name>-*``)."""
-    pattern = re.compile(rf"(\[{re.escape(run_name)}-\w+\] .*?)\s+\[[\w.]+\]\s+loc=run_logs\.py")
+def run_log_lines(log: Path, run_name: str | None = None) -> list[str]:
+    """The lines of a job run's log that reached the task log (``[<pod>] <content>``, pods ``<run name>-*``);
+    without a run name, the lines of every run."""
+    pod = rf"{re.escape(run_name)}-\w+" if run_name else r"job-[\w-]+"
+    pattern = re.compile(rf"(\[{pod}\] .*?)\s+\[[\w.]+\]\s+loc=run_logs\.py")
     return [found.group(1) for line in log.read_text(errors="replace").splitlines() if (found := pattern.search(line))]
 
 
@@ -185,13 +221,63 @@ def run_job_pipeline(url: str) -> bool:
     return report_job_pipeline(url, log)
 
 
+def report_python_tasks(url: str, log: Path) -> bool:
+    """Print each task instance's outcome and return value of saturn_python_tasks's run, what the functions
+    printed, and the jobs left in Saturn; True if every one succeeded with the value designed and no job was
+    left (a successful run's job is deleted)."""
+    from airflow.models import DagRun
+
+    from airflow_provider_saturn.client import SaturnClient
+
+    (dag_run,) = DagRun.find(dag_id=PYTHON_DAG_ID)
+    print(f"\nDAG run {dag_run.run_id}: {state_of(dag_run.state)}")
+    instances = {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+    as_designed = set(instances) == set(PYTHON_TASKS_DESIGN) and state_of(dag_run.state) == "success"
+    for key, designed in PYTHON_TASKS_DESIGN.items():
+        ti = instances.get(key)
+        task_id, map_index = key
+        name = task_id if map_index < 0 else f"{task_id}[{map_index}]"
+        if ti is None:
+            print(f"  {name:<16} missing")
+            continue
+        value = ti.xcom_pull(task_ids=task_id, key="return_value", map_indexes=map_index)
+        outcome = state_of(ti.state)
+        as_designed = as_designed and outcome == "success" and value == designed
+        note = "" if value == designed else f"   <- designed to return {designed!r}"
+        print(f"  {name:<16} {outcome:<10} returned {value!r}{note}")
+    print("\nWhat the functions printed on Saturn (from their runs' logs, in the task logs):")
+    for line in run_log_lines(log):
+        print(f"  {line}")
+    with SaturnClient(url=url, api_token=TOKEN) as client:
+        jobs = client.list_jobs()
+    print(f"\nSaturn emulator (runner mode) afterwards: {len(jobs)} job(s) left (a successful run's job is deleted)")
+    for job in jobs:
+        print(f"  job {job['name']} ({job['id']})")
+    return as_designed and not jobs
+
+
+def run_python_tasks() -> bool:
+    """Run saturn_python_tasks against a second emulator, in runner mode: each function runs as a process."""
+    runner, url = start_emulator(*RUNNER_OPTIONS, transition_seconds=1)
+    print(f"\nSaturn emulator in runner mode (job commands run as processes here) serving at {url}")
+    try:
+        log = HOME / "dags-test-python-tasks.log"
+        print(f"Running: airflow dags test {PYTHON_DAG_ID}  (log: {log})", flush=True)
+        code = airflow(
+            "dags", "test", PYTHON_DAG_ID, log=log, env={"AIRFLOW_CONN_SATURN_DEFAULT": saturn_connection(url)}
+        )
+        return report_python_tasks(url, log) and code == 0
+    finally:
+        stop_emulator(runner)
+
+
 def main() -> None:
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
     emulator, url = start_emulator()
     print(f"Saturn emulator serving at {url}")
     try:
-        os.environ["AIRFLOW_CONN_SATURN_DEFAULT"] = json.dumps({"conn_type": "saturn", "host": url, "password": TOKEN})
+        os.environ["AIRFLOW_CONN_SATURN_DEFAULT"] = saturn_connection(url)
         print("Preparing the Airflow metadata database (SQLite)...", flush=True)
         if airflow("db", "migrate", log=HOME / "db-migrate.log") != 0:
             sys.exit(f"airflow db migrate failed; see {HOME / 'db-migrate.log'}")
@@ -203,10 +289,11 @@ def main() -> None:
         print(f"\n{DAG_ID} ran end to end against the Saturn emulator.")
         if not run_job_pipeline(url):
             sys.exit(f"\n{JOB_DAG_ID} did not end as designed; see {HOME / 'dags-test-job-pipeline.log'}")
+        if not run_python_tasks():
+            sys.exit(f"\n{PYTHON_DAG_ID} did not end as designed; see {HOME / 'dags-test-python-tasks.log'}")
     finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
-    print("\nBoth DAGs ended as designed against the Saturn emulator.")
+        stop_emulator(emulator)
+    print("\nThe three DAGs ended as designed against the Saturn emulator.")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ Modules, one job each:
 - ``runner``: the run (arguments, scenarios in order, table, teardown on any exit, kept logs);
 - ``processes``: child processes in sessions of their own, stopped with their whole tree; ``waiting``:
   bounded waits and free ports;
-- ``postgres``, ``redis_server``, ``emulator`` (the Saturn emulator and its controls): the services;
+- ``postgres``, ``redis_server``, ``emulator`` (the Saturn emulator and its controls; a second one in runner
+  mode, which runs job commands for real, for ``@task.saturn``): the services;
 - ``airflow_env`` (the configuration every component shares), ``hostname`` (how each names itself) and
   ``deployment`` (the whole deployment: start, health, restarts and kills);
 - ``rest`` (Airflow's ``/api/v2``) and ``metadb`` (the trigger table): what the scenarios read;

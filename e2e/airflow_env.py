@@ -46,6 +46,7 @@ class AirflowSettings:
     database_url: str
     broker_url: str
     saturn_url: str
+    saturn_runner_url: str | None = None  # the emulator in runner mode, as connection ``saturn_runner``
     fernet_key: str = field(default_factory=_fernet_key)
     jwt_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
@@ -96,6 +97,7 @@ def airflow_env(settings: AirflowSettings, hostname: str) -> dict[str, str]:
     }
     venv_bin = str(Path(sys.executable).parent)
     connection = {"conn_type": "saturn", "host": settings.saturn_url, "password": TOKEN}
+    runner = {"conn_type": "saturn", "host": settings.saturn_runner_url, "password": TOKEN}
     config = {
         "CORE__EXECUTOR": "CeleryExecutor",
         "CORE__LOAD_EXAMPLES": "False",
@@ -130,6 +132,7 @@ def airflow_env(settings: AirflowSettings, hostname: str) -> dict[str, str]:
         "AIRFLOW_HOME": str(settings.home),
         **{f"AIRFLOW__{key}": value for key, value in config.items()},
         "AIRFLOW_CONN_SATURN_DEFAULT": json.dumps(connection),
+        **({"AIRFLOW_CONN_SATURN_RUNNER": json.dumps(runner)} if settings.saturn_runner_url else {}),
         "SATURN_EXAMPLE_POLL_INTERVAL": str(EXAMPLE_POLL_INTERVAL),
         "PYTHONPATH": str(settings.pythonpath),
         "E2E_HOSTNAME": hostname,

@@ -1,4 +1,5 @@
-"""The whole deployment: Postgres, Redis, the Saturn emulator and six Airflow processes, up, healthy and down.
+"""The whole deployment: Postgres, Redis, the Saturn emulator and six Airflow processes, up, healthy and down;
+and a second Saturn emulator, in runner mode, started by the scenarios that run ``@task.saturn`` functions.
 
 Airflow components, each in a session of its own with its log in ``<work>/logs/<name>.log`` (a restart writes
 ``<name>-2.log``, and so on): ``api-server`` (the only one that listens, on 127.0.0.1), ``scheduler``,
@@ -24,6 +25,10 @@ from e2e.rest import AirflowAPI
 from e2e.waiting import SetupError, free_port, port_open, wait_for
 
 WORKERS = ("worker-1", "worker-2")
+RUNNER_MAX_PROCESSES = 4
+"""Job run processes the runner emulator runs at once (more wait ``pending``)."""
+RUNNER_MAX_RUN_SECONDS = 300.0
+"""How long one job run process may run before the runner emulator kills it."""
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", *WORKERS)
 HEALTH_PARTS = ("scheduler", "triggerer", "dag_processor")
 
@@ -51,12 +56,22 @@ class Deployment:
         self.postgres = Postgres(processes, work / "postgres", self.log_dir)
         self.redis = Redis(processes, work / "redis", self.log_dir)
         self.emulator = Emulator(processes, self.log_dir)
+        self.runner = Emulator(
+            processes,
+            self.log_dir,
+            transition_seconds=1.0,
+            name="saturn-runner",
+            run_commands=True,
+            max_processes=RUNNER_MAX_PROCESSES,
+            max_run_seconds=RUNNER_MAX_RUN_SECONDS,
+        )
         self.settings = AirflowSettings(
             home=work / "airflow-home",
             api_port=free_port(),
             database_url=self.postgres.url,
             broker_url=self.redis.url,
             saturn_url=self.emulator.url,
+            saturn_runner_url=self.runner.url,
         )
         self.api = AirflowAPI(self.settings.api_url)
         self.db = MetaDB(self.postgres.dsn(), self.settings.fernet_key)
@@ -145,6 +160,14 @@ class Deployment:
                 "--without-mingle",
             )
         raise ValueError(f"no component {name!r}")
+
+    def runner_emulator(self) -> Emulator:
+        """The Saturn emulator in runner mode (connection ``saturn_runner``), started on first use, emptied."""
+        if not self.runner.running():
+            self.runner.start()
+            self.say(f"Saturn emulator in runner mode at {self.runner.url}")
+        self.runner.reset()
+        return self.runner
 
     # ---------------------------------------------------------------- components
 

@@ -4,6 +4,11 @@ Scenarios read what Saturn saw from the emulator itself: its request counts by r
 which counts only ``/api/`` requests, so the controls used here do not show up) and its state, read through
 the provider's own ``SaturnClient`` once a scenario's counts have been taken. Workspaces a scenario needs
 beforehand are made with ``/_emulator/seed``, which is not an API request either.
+
+The deployment has a second emulator, in runner mode (``run_commands=True``), for ``@task.saturn``: it runs
+each job run's command for real, as its own child processes (so the harness stops them with it, see
+``processes.py``), at most ``max_processes`` at once and each for at most ``max_run_seconds``. It is started
+only by a scenario that needs it; its DAGs reach it as the connection ``saturn_runner``.
 """
 
 from __future__ import annotations
@@ -26,13 +31,33 @@ def count(stats: dict[str, Any], route: str) -> int:
 
 
 class Emulator:
-    """``python -m airflow_provider_saturn.emulator`` on a free port of 127.0.0.1."""
+    """``python -m airflow_provider_saturn.emulator`` on a free port of 127.0.0.1.
 
-    def __init__(self, processes: Processes, log_dir: Path, transition_seconds: float = 3.0) -> None:
+    :param name: the process's name for the harness, and its log's (``<log_dir>/<name>.log``).
+    :param run_commands: runner mode: job runs run their commands as real processes (bounded as below).
+    :param max_processes: runner mode: pods running at once (more wait ``pending``).
+    :param max_run_seconds: runner mode: a pod's time bound, after which the emulator kills it.
+    """
+
+    def __init__(
+        self,
+        processes: Processes,
+        log_dir: Path,
+        transition_seconds: float = 3.0,
+        *,
+        name: str = "saturn-emulator",
+        run_commands: bool = False,
+        max_processes: int = 4,
+        max_run_seconds: float = 300.0,
+    ) -> None:
         self.processes = processes
         self.log_dir = log_dir
         self.port = free_port()
         self.transition_seconds = transition_seconds
+        self.name = name
+        self.run_commands = run_commands
+        self.max_processes = max_processes
+        self.max_run_seconds = max_run_seconds
         self.child: Child | None = None
         self._http = httpx.Client(base_url=self.url, timeout=30, headers={"Authorization": f"token {TOKEN}"})
 
@@ -40,7 +65,8 @@ class Emulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def command(self) -> list[str]:
+        """The emulator's command line (runner mode and its bounds only when asked for)."""
         command = [
             sys.executable,
             "-m",
@@ -54,8 +80,18 @@ class Emulator:
             "--transition-seconds",
             str(self.transition_seconds),
         ]
-        self.child = self.processes.start("saturn-emulator", command, log_path=self.log_dir / "saturn-emulator.log")
+        if self.run_commands:
+            command += ["--run-commands", "--max-processes", str(self.max_processes)]
+            command += ["--max-run-seconds", str(self.max_run_seconds)]
+        return command
+
+    def start(self) -> None:
+        log_path = self.log_dir / f"{self.name}.log"
+        self.child = self.processes.start(self.name, self.command(), log_path=log_path)
         wait_for(self._answers, timeout=60, what=f"the Saturn emulator at {self.url}")
+
+    def running(self) -> bool:
+        return self.child is not None and self.child.running()
 
     def _answers(self) -> Any:
         if self.child is not None and not self.child.running():

@@ -3,6 +3,7 @@ promise, the scenario selection, the report, and dev.py's system package check."
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -182,7 +183,7 @@ def test_hostname_callable(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_scenario_selection():
-    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g", "h"]
+    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
     assert [s.key for s in select(None, quick=True, scale_run=False)] == list(QUICK)
     assert [s.key for s in select(None, quick=False, scale_run=True)][-1] == "scale"
     assert [s.key for s in select(["f", "a"], quick=False, scale_run=False)] == ["f", "a"]
@@ -278,3 +279,40 @@ def test_only_and_scale_run_both_and_contradictions_are_refused(capsys):
             parse_args(argv)
         assert stopped.value.code == 2
         assert said in capsys.readouterr().err
+
+
+def test_the_runner_emulator_is_bounded_on_loopback_and_reached_as_saturn_runner(tmp_path: Path):
+    """The deployment's second emulator runs job commands for real: only with its bounds, only on 127.0.0.1,
+    and its DAGs reach it as the connection ``saturn_runner``; the first emulator stays scripted."""
+    deployment = Deployment(tmp_path, Processes(subreaper=False), say=lambda _: None)
+    scripted, runner = deployment.emulator.command(), deployment.runner.command()
+    assert "--run-commands" not in scripted, "the scenarios before i keep the scripted emulator"
+    assert runner[runner.index("--host") + 1] == "127.0.0.1"
+    assert "--run-commands" in runner
+    assert float(runner[runner.index("--max-run-seconds") + 1]) <= 600
+    assert 1 <= int(runner[runner.index("--max-processes") + 1]) <= 8
+    assert deployment.runner.port != deployment.emulator.port
+    env = airflow_env.airflow_env(deployment.settings, hostname_of("worker-1"))
+    runner_conn = json.loads(env["AIRFLOW_CONN_SATURN_RUNNER"])
+    assert runner_conn["host"] == deployment.runner.url and runner_conn["host"].startswith("http://127.0.0.1:")
+    assert json.loads(env["AIRFLOW_CONN_SATURN_DEFAULT"])["host"] == deployment.emulator.url
+
+
+def test_the_runner_emulator_and_its_job_processes_are_stopped_with_the_harness(tmp_path: Path):
+    """A job run's process (a child of the runner emulator, in a process group of its own) is ended when the
+    harness stops its children, whichever way the emulator goes."""
+    from e2e.emulator import Emulator
+
+    processes = Processes(subreaper=False)
+    runner = Emulator(processes, tmp_path, transition_seconds=0.1, name="runner", run_commands=True)
+    runner.start()
+    try:
+        with runner.client() as client:
+            job = client.create_job("sleeper", "sleep 300")
+            client.start_job(job["id"])
+        wait_for(lambda: len(runner.child.tree()) >= 2 if runner.child else False, timeout=30, what="the pod")
+        tree = runner.child.tree() if runner.child else set()
+        assert len(tree) >= 2, "the emulator and its job run's process"
+    finally:
+        processes.stop_all(grace=5)
+    assert not alive(tree)

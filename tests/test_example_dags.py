@@ -315,3 +315,78 @@ def test_job_pipeline_without_its_deployment_runs_no_job(airflow_db, saturn_conn
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
     assert "Saturn has no deployment named 'features-api'" in captured
     assert requests_to(saturn_connection, "POST /api/jobs/{id}/start") == 0
+
+
+# ------------------------------------------------------------------------------------ saturn_python_tasks
+
+PYTHON_TASKS_VALUES = {
+    ("load_readings", -1): [12.5, 14.0, 11.25, 15.5, 13.75],
+    ("summarise", -1): {"count": 5, "mean": 13.4, "high": 15.5},
+    ("report", -1): "5 readings, mean 13.40, high 15.5",
+    ("train", 0): {"learning_rate": 0.1, "loss": 1.05},
+    ("train", 1): {"learning_rate": 0.01, "loss": 0.05},
+    ("train", 2): {"learning_rate": 0.001, "loss": 1.05},
+    ("pick_best", -1): {"learning_rate": 0.01, "loss": 0.05},
+}
+
+
+@pytest.fixture
+def runner_connection(emulator_runner: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``saturn_default`` points at an emulator in runner mode: each job run's command runs as a real process."""
+    conn = {
+        "conn_type": "saturn",
+        "host": emulator_runner.url,
+        "password": TOKEN,
+        "extra": {"retry": {"max_attempts": 4, "initial_wait": 0.01, "max_wait": 0.05}},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))
+    return emulator_runner
+
+
+def instance_values(dag_run: Any) -> dict[tuple[str, int], tuple[str, Any]]:
+    """Each task instance of the run (mapped ones by map index): its state and its ``return_value`` XCom."""
+    found = {}
+    for ti in dag_run.get_task_instances():
+        value = ti.xcom_pull(task_ids=ti.task_id, key="return_value", map_indexes=ti.map_index)
+        found[(ti.task_id, ti.map_index)] = (str(getattr(ti.state, "value", ti.state)), value)
+    return found
+
+
+def test_python_tasks_run_on_saturn_and_return_their_values(airflow_db, runner_connection, capsys) -> None:
+    """Each ``@task.saturn`` function (one, and one mapped over three values) runs for real as a Saturn job's
+    process; its prints reach the task log, its return value is the task's XCom and feeds the tasks after it.
+    One job per task instance, each started once; the successful runs' jobs are deleted (``keep_job`` default),
+    but ``summarise``'s is kept here to show what Saturn ran."""
+    emulator = runner_connection
+    dag = load_dag("saturn_python_tasks")
+    summarise = dag.task_dict["summarise"]
+    assert (summarise.instance_size, summarise.deferrable, summarise.poll_interval) == ("xlarge", True, 0.2)
+    summarise.keep_job = "always"
+    dag_run = dag.test()
+    captured = capsys.readouterr().out
+
+    found = instance_values(dag_run)
+    assert {key: state for key, (state, _) in found.items()} == dict.fromkeys(PYTHON_TASKS_VALUES, "success")
+    assert {key: value for key, (_, value) in found.items()} == PYTHON_TASKS_VALUES
+    assert str(getattr(dag_run.state, "value", dag_run.state)) == "success"
+
+    # Saturn made one job per task instance and started each once; the trains' jobs are gone, as designed.
+    assert requests_to(emulator, "POST /api/jobs") == 4
+    assert requests_to(emulator, "POST /api/jobs/{id}/start") == 4
+    assert requests_to(emulator, "DELETE /api/jobs/{id}") == 3
+    with SaturnClient(url=emulator.url, api_token=TOKEN) as client:
+        (job,) = client.list_jobs()
+        (run,) = client.list_job_runs(job["id"])
+        lines = [line["content"] for line in client.job_logs(job["id"], run["run_name"])]
+    assert (job["instance_size"], run["status"]) == ("xlarge", "completed")
+    assert job["tags"]["airflow_task_id"] == "summarise" and job["tags"]["airflow_run_id"] == dag_run.run_id
+    assert "Summarising 5 readings on Saturn" in lines, "the function ran in the job's process"
+
+    # The functions' prints reached the task log, through the run's log; the result frames never did.
+    for printed in (
+        "Summarising 5 readings on Saturn",
+        "learning rate 0.1: loss 1.05",
+        "learning rate 0.001: loss 1.05",
+    ):
+        assert printed in captured, printed
+    assert "SATURN-FRAME" not in captured

@@ -18,6 +18,7 @@ from e2e.scenarios import (
     job_reattach,
     mark_failed,
     saturn_outage,
+    saturn_task_reattach,
     scale,
     scheduler_restart,
     triggerer_restart,
@@ -47,6 +48,7 @@ SCENARIOS = [
         scheduler_restart,
         saturn_outage,
         job_reattach,
+        saturn_task_reattach,
     )
 ]
 """Every scenario of a full run, in order."""
