@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 from airflow_provider_saturn.client import options as option_checks
@@ -167,6 +167,7 @@ class JobOperations(SyncTransport):
         *,
         identify_within: float | None = None,
         before_send: Callable[[set[str]], None] | None = None,
+        runs_before: Collection[str] | None = None,
     ) -> dict[str, Any]:
         """Start a run of a job; returns **the run it made**: ``job_id``, ``run_name``, ``status`` and the rest.
 
@@ -174,6 +175,8 @@ class JobOperations(SyncTransport):
         ``identify_within`` seconds, default ``RUN_IDENTIFY_SECONDS``). A start is never sent twice: after a
         failure that may have taken effect (a lost answer, a 5xx), the client looks for a new run first.
         ``before_send`` is called with the names of the runs there were, just before the start is sent.
+        ``runs_before``: those names, when the caller knows them (a job it has just created has none), so that
+        they are not listed.
 
         :raises SaturnRunNotIdentifiedError: no new run showed up in time.
         :raises SaturnUnusableRunError: the run Saturn made has a name that cannot go into a URL (the message
@@ -183,7 +186,10 @@ class JobOperations(SyncTransport):
         body = {"debug_mode": True} if debug_mode else None
         within = RUN_IDENTIFY_SECONDS if identify_within is None else identify_within
         with _start_lock(self.url, job_id):
-            before = {run["run_name"] for run in self.list_job_runs(job_id) if run["run_name"] is not None}
+            if runs_before is not None:
+                before = set(runs_before)
+            else:
+                before = {run["run_name"] for run in self.list_job_runs(job_id) if run["run_name"] is not None}
             if before_send is not None:
                 before_send(before)
             target = RequestTarget("POST", path, "job", job_id)

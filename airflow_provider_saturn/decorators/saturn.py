@@ -34,7 +34,9 @@ from airflow_provider_saturn.remote import (
     new_marker,
     shipped_settings,
 )
-from airflow_provider_saturn.run_logs import RunLog
+from airflow_provider_saturn.remote.bootstrap import SERIALIZERS
+from airflow_provider_saturn.remote.payload import check_bounds
+from airflow_provider_saturn.run_logs import RunLog, mask_job_secrets
 
 try:  # Airflow 3: the Task SDK
     from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
@@ -58,7 +60,9 @@ def extra_packages_of(value: str | Sequence[str] | Mapping[str, Any] | None) -> 
         return {"pip": value}
     if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
         return {"pip": " ".join(value)}
-    raise ValueError(f"extra_packages must be pip requirements (a text or a list of texts) or a dict, not {value!r}")
+    raise ValueError(
+        f"extra_packages must be pip requirements (a text or a list of texts) or a dict, not a {type(value).__name__}"
+    )
 
 
 class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
@@ -117,6 +121,11 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
     ) -> None:
         if keep_job not in KEEP_JOB:
             raise ValueError(f"keep_job must be one of {list(KEEP_JOB)}, not {keep_job!r}")
+        if serializer not in SERIALIZERS:
+            raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
+        if not isinstance(python, str) or not python.strip() or len(python) > 1024:
+            raise ValueError("python must be the image's Python command, e.g. 'python' or '/opt/conda/bin/python'")
+        check_bounds(result_bound, payload_bound)
         function_source(python_callable)  # a lambda or a closure is refused when the DAG is parsed
         super().__init__(python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
         self.instance_size = instance_size
@@ -150,27 +159,28 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
             self.result_bound,
             payload_bound=self.payload_bound,
         )
-        reading: dict[str, Any] = {"marker": marker, "serializer": self.serializer, "result_bound": self.result_bound}
-        job = self._own_job(context)
+        reader = self._reader(marker)
+        job = None if self._first_try(context) else self._own_job(context)
+        created = False
         run = None
         if job is not None:
+            mask_job_secrets(job)  # a run followed again may print them (and its failure is logged here)
             run = self.earlier_run(context, job["id"])
-            shipped = shipped_settings(job) if run is not None else None
-            if run is not None and shipped is None:
+            earlier = self._shipped_reader(job) if run is not None else None
+            if run is not None and earlier is None:
                 self.log.warning(
-                    "Job %s's files no longer say how to read run %s's result: running afresh",
+                    "Job %s's files no longer say how to read run %s's result as this task does: running afresh",
                     job["id"],
                     run["run_name"],
                 )
                 run = None
-            reading = shipped or reading
+            reader = earlier or reader
         if run is None:
-            job = self._prepared_job(context, job, files)
-            if self.fetch_logs:
-                self.mask_job_secrets(job["id"])
-            run = self.start_run(context, job["id"])
+            job, created = self._prepared_job(context, job, files)
+            mask_job_secrets(job)  # from the answer: its environment values are the ones given
+            run = self.start_run(context, job["id"], new_job=created)
         assert job is not None
-        self._frames = FrameReader(**reading)
+        self._frames = reader
         push_link_xcoms(
             context,
             saturn_ui_url(self.hook.get_conn().url, job["id"], "job"),
@@ -189,10 +199,10 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
         job = self._own_job(context)
         if job is None:
             raise ValueError("The Saturn job of this task instance is gone: its run's result cannot be read")
-        shipped = shipped_settings(job)
-        if shipped is None:
+        mask_job_secrets(job)  # in this worker too: the run's failure may quote them
+        self._frames = self._shipped_reader(job)
+        if self._frames is None:
             raise ValueError(f"Saturn job {job['id']}'s files no longer say how to read its run's result")
-        self._frames = FrameReader(**shipped)
         key = wait.get("resource_id") or (event.get("resource_id") if isinstance(event, dict) else None)
         job_id, run_name = split_job_run_key(key)
         if job_id != job["id"]:
@@ -220,6 +230,17 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
         self._clean_up(job_id, failed=False)
         return value
 
+    def _reader(self, marker: str) -> FrameReader:
+        """The reader of a run's frames: always this task's serializer and bound, whatever the job says now."""
+        return FrameReader(marker, serializer=self.serializer, result_bound=self.result_bound)
+
+    def _shipped_reader(self, job: dict[str, Any]) -> FrameReader | None:
+        """The reader of the frames of the run the job's files made: only their marker is taken. The job is in
+        Saturn, where the run's own code could change it: its frames are decoded as this task says (a ``json``
+        task never unpickles what a job claims is ``cloudpickle``)."""
+        shipped = shipped_settings(job)
+        return self._reader(shipped["marker"]) if shipped is not None else None
+
     # ------------------------------------------------------------------ the job
 
     def resolve_job_id(self) -> str:
@@ -242,8 +263,19 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
         self._job_id = str(job["id"])
         return job
 
-    def _prepared_job(self, context: Context, job: dict[str, Any] | None, files: dict[str, Any]) -> dict[str, Any]:
-        """The task instance's job, created or updated to run the function with these files."""
+    @staticmethod
+    def _first_try(context: Context) -> bool:
+        """The task instance's first try ever (not a retry, not a clear): no job of its own can exist yet, so none
+        is looked for first (a job of its name that does exist answers the create with a conflict)."""
+        return getattr(context["ti"], "try_number", None) == 1
+
+    def _prepared_job(
+        self, context: Context, job: dict[str, Any] | None, files: dict[str, Any]
+    ) -> tuple[dict[str, Any], bool]:
+        """The task instance's job, created or updated to run the function with these files; and whether it was
+        created now."""
+        from airflow_provider_saturn.client.errors import SaturnConflictError
+
         parts = task_instance_parts(context)
         settings = {
             "command": bootstrap_command(self.python),
@@ -259,14 +291,29 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
         }
         given = {key: value for key, value in settings.items() if value is not None}
         if job is None:
-            job = self.hook.create_job(name=function_job_name(*parts), **given)
-            remember_created(context, "job", str(job["id"]))
-            self.log.info("Created Saturn job %r (%s) for %s", job["name"], job["id"], self.task_id)
-        else:
+            try:
+                created = self.hook.create_job(name=function_job_name(*parts), **given)
+            except SaturnConflictError:  # its name is taken: the task instance's own job, or someone else's
+                job = self._own_job(context)
+                if job is None:
+                    raise
+            else:
+                remember_created(context, "job", str(created["id"]))
+                self.log.info("Created Saturn job %r (%s) for %s", created["name"], created["id"], self.task_id)
+                self._job_id = str(created["id"])
+                return created, True
+        try:  # made anew, so that a setting removed from the task is gone from the job too
+            self.hook.delete_job(str(job["id"]))
+        except SaturnConflictError:  # a run of it is still going (Saturn refuses): change it in place
             job = self.hook.update_job(str(job["id"]), **given)
             self.log.info("Updated Saturn job %r (%s) to run %s again", job["name"], job["id"], self.task_id)
-        self._job_id = str(job["id"])
-        return job
+            self._job_id = str(job["id"])
+            return job, False
+        created = self.hook.create_job(name=function_job_name(*parts), **given)
+        remember_created(context, "job", str(created["id"]))
+        self.log.info("Made Saturn job %r (%s) anew to run %s again", created["name"], created["id"], self.task_id)
+        self._job_id = str(created["id"])
+        return created, True
 
     def _clean_up(self, job_id: str, *, failed: bool) -> None:
         """Delete the job unless ``keep_job`` keeps it; best effort, logged."""

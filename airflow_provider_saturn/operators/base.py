@@ -239,8 +239,8 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         kind, target = self.resource_kind, self.target_status
         read_log = self.run_log_reader(resource_id)
         run_log = self.new_run_log() if read_log is not None else None
-        if self.wait_for_completion and run_log is not None and read_log is not None:
-            read_log(run_log)  # what the run wrote before the first poll
+        if self.wait_for_completion and run_log is not None and read_log is not None and current["status"] != "pending":
+            read_log(run_log)  # what the run wrote before the first poll (a pending run has written nothing)
         if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
             return current
         deadline = self.wait_deadline()

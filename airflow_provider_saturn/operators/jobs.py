@@ -129,16 +129,19 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         except SaturnError as error:  # the start says what is wrong, if anything is
             self.log.debug("Could not read job %s to mask its environment values: %s", job_id, error)
 
-    def start_run(self, context: Context, job_id: str) -> dict[str, Any]:
+    def start_run(self, context: Context, job_id: str, *, new_job: bool = False) -> dict[str, Any]:
         """Start a run of the job and know it; with a task state store, the start is recorded just before it is
-        sent and the run once it is known, so that a retry finds it whenever it shows up."""
+        sent and the run once it is known, so that a retry finds it whenever it shows up. ``new_job``: this try has
+        just created the job, so it has no runs to list first."""
         from airflow_provider_saturn.client.errors import SaturnTransientError
         from airflow_provider_saturn.client.jobs import SaturnRunNotIdentifiedError, SaturnUnusableRunError
 
         recording = task_state_store(context) is not None
         try:
             run = self.hook.start_job(
-                job_id, before_send=(lambda before: remember_job_start(context, job_id, before)) if recording else None
+                job_id,
+                before_send=(lambda before: remember_job_start(context, job_id, before)) if recording else None,
+                runs_before=() if new_job else None,
             )
         except SaturnRunNotIdentifiedError as error:
             if recording:

@@ -162,6 +162,27 @@ def describe(error: BaseException) -> str:
         return f"<{type(error).__name__} whose message could not be read>"
 
 
+MAX_KEY_WALK = 1000000  # containers and values a key check looks at, at most
+
+
+def first_key_not_text(value: object) -> str | None:
+    """The type of the first dict key that is not a string in ``value`` (JSON would turn it into one, maybe
+    merging two keys), or ``None``; bounded walk."""
+    stack = [value]
+    seen = 0
+    while stack and seen < MAX_KEY_WALK:
+        item = stack.pop()
+        seen += 1
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if not isinstance(key, str):
+                    return type(key).__name__
+                stack.append(inner)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
 class FrameWriter:
     """Writes frames of one process (one attempt) to a file descriptor, one atomic ``write`` per line."""
 
@@ -178,8 +199,10 @@ class FrameWriter:
                     stream.flush()
             except (OSError, ValueError):
                 pass  # a stream the function closed
-        for line in frame_lines(self.marker, self.attempt, kind, payload):
-            data = (line + "\n").encode("ascii")
+        for index, line in enumerate(frame_lines(self.marker, self.attempt, kind, payload)):
+            # A new line first, in the same write: what the function printed without ending its line must not
+            # become the start of the frame's first line (a container runtime splits long lines).
+            data = (("\n" if index == 0 else "") + line + "\n").encode("ascii")
             while data:  # one write for a line of a pipe under PIPE_BUF; the loop is bounded by its length
                 data = data[os.write(self.fd, data) :]
 
@@ -280,6 +303,13 @@ def load_arguments(directory: Path, settings: dict, pickler: object) -> tuple[li
 def serialize_result(value: object, settings: dict, pickler: object) -> bytes:
     """The return value's bytes, within the result bound."""
     if pickler is None:
+        odd_key = first_key_not_text(value)
+        if odd_key is not None:
+            raise RemoteProblem(
+                "not_serializable",
+                f"the return value has a dict key that is not a string ({odd_key}): JSON would change it. Use "
+                "string keys, or serializer='cloudpickle'.",
+            )
         try:
             try:
                 payload = json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -362,4 +392,17 @@ if __name__ == "__main__":
     # Imports of the function resolve from the working directory (as with ``python -c``), not from this folder.
     if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
         sys.path[0] = os.getcwd()
-    sys.exit(main(Path(__file__).resolve().parent))
+    try:
+        code = main(Path(__file__).resolve().parent)
+    except SystemExit as exiting:  # sys.exit(n) in the function: n, as Python would exit with, and no frame
+        if exiting.code is None or isinstance(exiting.code, int):
+            code = exiting.code or 0
+        else:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"{exiting.code}\n")
+            code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    # The value is written: threads the function left running (not daemons) must not hold the run open.
+    os._exit(code)

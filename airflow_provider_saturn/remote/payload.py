@@ -42,6 +42,7 @@ from airflow_provider_saturn.remote.bootstrap import (
     PICKLED_ARGUMENTS_FILE,
     SERIALIZERS,
     SETTINGS_FILE,
+    first_key_not_text,
     here_python,
 )
 from airflow_provider_saturn.remote.errors import (
@@ -156,6 +157,15 @@ def _annotations(node: ast.AST) -> list[ast.expr | None]:
     return []
 
 
+def check_bounds(result_bound: Any, payload_bound: Any) -> None:
+    """Refuse a result or payload bound that is not a whole number of bytes above 0 (a result bound at most
+    ``MAX_RESULT_BOUND``)."""
+    for label, bound, most in (("result_bound", result_bound, MAX_RESULT_BOUND), ("payload_bound", payload_bound, 0)):
+        if isinstance(bound, bool) or not isinstance(bound, int) or bound <= 0 or (most and bound > most):
+            limit = f", at most {most}" if most else ""
+            raise ValueError(f"{label} must be a whole number of bytes above 0{limit}, not {bound!r}")
+
+
 def build_job_files(
     source: str,
     name: str,
@@ -184,10 +194,7 @@ def build_job_files(
         raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
     if not isinstance(marker, str) or not MARKER_PATTERN.fullmatch(marker):
         raise ValueError("marker must be 32 lowercase hex characters (new_marker())")
-    for label, bound, most in (("result_bound", result_bound, MAX_RESULT_BOUND), ("payload_bound", payload_bound, 0)):
-        if isinstance(bound, bool) or not isinstance(bound, int) or bound <= 0 or (most and bound > most):
-            limit = f", at most {most}" if most else ""
-            raise ValueError(f"{label} must be a whole number of bytes above 0{limit}, not {bound!r}")
+    check_bounds(result_bound, payload_bound)
     if isinstance(args, str | bytes) or not isinstance(args, Sequence) or not isinstance(kwargs, Mapping):
         raise SaturnArgumentsError("args must be a list or tuple and kwargs a mapping")
     if not all(isinstance(key, str) for key in kwargs):
@@ -228,6 +235,12 @@ def payload_size(files: Mapping[str, Mapping[str, str]]) -> int:
 def _serialized_arguments(name: str, args: list[Any], kwargs: dict[str, Any], serializer: str) -> tuple[str, str]:
     """``(file name, text)`` of the arguments."""
     if serializer == "json":
+        odd_key = first_key_not_text([args, kwargs])
+        if odd_key is not None:
+            raise SaturnArgumentsError(
+                f"the arguments of {name}() hold a dict key that is not a string ({odd_key}), which JSON would "
+                "change: use string keys, or serializer='cloudpickle'."
+            )
         try:
             return JSON_ARGUMENTS_FILE, json.dumps({"args": args, "kwargs": kwargs}, ensure_ascii=True)
         except (TypeError, ValueError, RecursionError) as error:

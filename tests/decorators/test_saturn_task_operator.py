@@ -99,8 +99,9 @@ def test_a_cleared_task_runs_the_function_again(runner: SaturnEmulator) -> None:
     assert run_operator(again, context_of(again.task_id, store, AFTER_A_CLEAR)) == 2
     assert requests_to(runner, "POST /api/jobs/{id}/start") == 2, "a clear runs it again"
     with SaturnClient(url=runner.url, api_token=TOKEN) as client:
-        (job,) = client.list_jobs()
-        assert [run["status"] for run in client.list_job_runs(job["id"])] == ["completed", "completed"]
+        (job,) = client.list_jobs()  # made anew for the second run, so that it holds only the task's settings
+        assert [run["status"] for run in client.list_job_runs(job["id"])] == ["completed"]
+    assert requests_to(runner, "DELETE /api/jobs/{id}") == 1
 
 
 def sleeps():  # shipped as source: self-contained
