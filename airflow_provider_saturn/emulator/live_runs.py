@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_saturn.emulator.logs import Segment
+from airflow_provider_saturn.emulator.pod_marker import new_marker
 from airflow_provider_saturn.emulator.pods import Pod
 
 POD_ACTIVE = frozenset({"pending", "running", "stopping"})
@@ -48,6 +49,7 @@ class LivePod:
     :param ready_at: the pod may start its process from then (``pending`` for ``transition_seconds`` at least).
     :param kill_reason: why its processes are being ended: ``stop``, ``timeout``, ``run-failed`` or ``shutdown``.
     :param process: the running process, while its group may be signalled (cleared before it is reaped).
+    :param marker: the random value of ``SATURN_EMULATOR_POD`` in its processes' environment (``pod_marker.py``).
     """
 
     name: str
@@ -64,6 +66,7 @@ class LivePod:
     process: subprocess.Popen[bytes] | None = None
     segments: list[Segment] = field(default_factory=list)
     log_bytes: int = 0
+    marker: str = field(default_factory=new_marker)
 
     def write(self, at: float, order: tuple[int, int, int], lines: list[str]) -> None:
         """Keep ``lines`` as written at ``at``, up to ``MAX_LOG_BYTES`` (then one line says the rest is dropped)."""

@@ -1,5 +1,5 @@
 """One process of a runner-mode pod: started through ``/bin/sh -c`` in a process group of its own, its output
-cut into log lines, its group signalled.
+cut into log lines, its group signalled (and, once it has ended, what left the group swept: ``pod_marker.py``).
 
 A process group is only ever signalled while its leader has not been reaped: ``leader_exited`` asks the kernel
 with ``WNOWAIT``, so an exited leader stays a zombie (its id, which is the group's id, cannot be reused) until
@@ -23,7 +23,7 @@ TICK = 0.05
 DRAIN_SECONDS = 0.2
 """How long output is still read after the main process ended, before the rest of its group is killed."""
 CLOSE_SECONDS = 1.0
-"""How long the pipes are read after the group was killed (a process that left the group may hold them)."""
+"""How long the pipes are read after the group was killed (a process that left the group unmarked may hold them)."""
 MAX_LINE_BYTES = 16 * 1024
 """A longer line is cut into pieces of at most this many bytes, as containerd and Docker cut log lines."""
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -140,11 +140,16 @@ def _read(selector: selectors.BaseSelector, streams: dict[int, LineSplitter], wr
 
 
 def follow(
-    process: subprocess.Popen[bytes], write: Lines, tick: Callable[[], None], release: Callable[[], None]
+    process: subprocess.Popen[bytes],
+    write: Lines,
+    tick: Callable[[], None],
+    release: Callable[[], None],
+    sweep: Callable[[], None],
 ) -> int:
     """Pass the lines of the process's stdout and stderr to ``write`` until its main process has ended and its
     output is drained (``DRAIN_SECONDS`` at most), calling ``tick`` (time bounds, kills) every ``TICK``; then
-    kill what is left of its group, ``release`` it (nobody may signal the group after), reap it; its exit code.
+    kill what is left of its group, ``sweep`` what left the group (so it holds no pipe open either), ``release``
+    the group (nobody may signal it after), reap it; its exit code.
     """
     assert process.stdout is not None and process.stderr is not None
     streams = {process.stdout.fileno(): LineSplitter(), process.stderr.fileno(): LineSplitter()}
@@ -159,6 +164,7 @@ def follow(
                     exited_at = time.monotonic()
                 tick()
             signal_group(process.pid, signal.SIGKILL)  # what is left of its group: the leader is not reaped yet
+            sweep()
             closing_until = time.monotonic() + CLOSE_SECONDS
             while selector.get_map() and time.monotonic() < closing_until:
                 _read(selector, streams, write)

@@ -12,6 +12,14 @@ Bounded: at most ``max_processes`` pods run at once (the others wait ``pending``
 what is left of its group is killed (its container ends). ``shutdown`` ends every group and removes every home.
 Every change to a run happens under the state's lock; a pod's process is started under it too, so that a stop
 or shutdown sees every process there is.
+
+A process that left its pod's group (``setsid``, ``start_new_session=True``, a double-forked daemon) is found
+by the marker every process of the pod inherits, ``SATURN_EMULATOR_POD=<random id>`` (``pod_marker.py``), and
+SIGKILLed once the group's own end is over (as a container's other processes are when its main process ends):
+when each of the pod's processes has ended (exit, stop, timeout: after the group's grace), again when the pod
+ends if that sweep did not come out clean, and at ``shutdown``. On Linux only (elsewhere the group is all that
+is killed, as before); a process that wipes its environment (``env -i``) or drops the variable before it leaves
+the group is not found (a limit, see ``pod_marker.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from airflow_provider_saturn.emulator.pod_home import (
     working_directory,
     write_config_files,
 )
+from airflow_provider_saturn.emulator.pod_marker import MARKER_VARIABLE, kill_marked
 from airflow_provider_saturn.emulator.pod_process import (
     CLOSE_SECONDS,
     base_environment,
@@ -136,6 +145,8 @@ class JobRunner:
         self._active_runs: list[LiveRun] = []
         self._workers: set[threading.Thread] = set()
         self._with_process: set[LivePod] = set()
+        self._unswept: set[str] = set()
+        """The markers of pods that started a process whose leavers have not been swept clean since."""
         self._running = 0
         self._last_at = 0.0
         self._closing = False
@@ -298,6 +309,7 @@ class JobRunner:
             reason = str(error) if isinstance(error, ConfigFileError) else f"{type(error).__name__}: {error}"
             self._write(run, pod, [f"[saturn-emulator] the pod could not start its command: {reason}"])
         finally:
+            self._sweep(pod, at_end=True)  # before its home goes: nothing of the pod may still write in it
             if home is not None:
                 self._remove(home)
             with self.state.lock:
@@ -318,6 +330,7 @@ class JobRunner:
             "SATURN_JOB_ID": run.job_id,
             "SATURN_IS_INTERNAL": "true",
             "SATURN_VERSION": catalog.API_VERSION,
+            MARKER_VARIABLE: pod.marker,
         }
 
     def _run_process(self, run: LiveRun, pod: LivePod, script: str, cwd: Path, env: dict[str, str]) -> int | None:
@@ -325,6 +338,7 @@ class JobRunner:
         with self.state.lock:
             if self._closing or pod.kill_reason is not None:
                 return None
+            self._unswept.add(pod.marker)  # before the process exists: a shutdown from here on sweeps it
             process = spawn(script, cwd, env)
             pod.process = process
             self._with_process.add(pod)
@@ -342,7 +356,23 @@ class JobRunner:
             write=lambda lines: self._write(run, pod, lines),
             tick=lambda: self._enforce(pod, deadline),
             release=release,
+            sweep=lambda: self._sweep(pod),
         )
+
+    def _sweep(self, pod: LivePod, at_end: bool = False) -> None:
+        """Kill the pod's processes that left its group (outside the lock: it reads ``/proc``); its marker is
+        swept again at its end and at shutdown until a sweep comes out clean."""
+        with self.state.lock:
+            if pod.marker not in self._unswept:
+                return
+        left = kill_marked({pod.marker})
+        if left == 0:
+            with self.state.lock:
+                self._unswept.discard(pod.marker)
+        elif at_end:
+            logger.warning(
+                "The Saturn emulator could not end %d process(es) of pod %s: it tries again at shutdown", left, pod.name
+            )
 
     def _enforce(self, pod: LivePod, deadline: float) -> None:
         """The time bound, and SIGKILL once a SIGTERM's grace has passed."""
@@ -384,8 +414,8 @@ class JobRunner:
     # ------------------------------------------------------------ shutdown
 
     def shutdown(self) -> None:
-        """End every pod's processes (SIGTERM, SIGKILL after the grace), wait for their threads, remove every
-        home; bounded by the grace plus a few seconds. Idempotent."""
+        """End every pod's processes (SIGTERM, SIGKILL after the grace), wait for their threads, kill what left
+        their groups, remove every home; bounded by the grace plus a few seconds. Idempotent."""
         with self.state.lock:
             self._closing = True
             now = self.state.now()
@@ -412,5 +442,9 @@ class JobRunner:
         with self.state.lock:
             for run in list(self._active_runs):
                 self.tokens.pop(run.token, None)
+            unswept = set(self._unswept)
+        left = kill_marked(unswept)  # what left the group of a pod whose thread did not end, or would not die
+        if left:
+            logger.warning("The Saturn emulator could not end %d process(es) of its pods at shutdown", left)
         if self._root is not None:
             self._remove(self._root)

@@ -592,12 +592,13 @@ def test_look_alikes_of_separators_and_dots_are_refused(look_alike: str) -> None
 
 
 def test_finished_attempts_leave_nothing_in_the_watchdog() -> None:
-    # Deadlines of earlier tests' threads that are still finishing (a loaded machine) are not this test's.
+    # Deadlines of earlier tests' threads that are still finishing (a loaded machine) are not this test's. The
+    # type is compared, not isinstance(): a lazy proxy among the objects (Airflow's serializers) would load.
     gc.collect()
-    earlier = {id(obj) for obj in gc.get_objects() if isinstance(obj, AttemptDeadline)}
+    earlier = {id(obj) for obj in gc.get_objects() if type(obj) is AttemptDeadline}
     with keep_alive_server() as server, sync_client(server.url, timeout=3600) as client:
         for _ in range(600):
             client.get_dask_cluster(ID)
     gc.collect()
-    assert [obj for obj in gc.get_objects() if isinstance(obj, AttemptDeadline) and id(obj) not in earlier] == []
+    assert [obj for obj in gc.get_objects() if type(obj) is AttemptDeadline and id(obj) not in earlier] == []
     assert WATCHDOG.pending() < 600, "cancelled alarms are dropped from the heap"

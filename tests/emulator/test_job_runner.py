@@ -245,7 +245,9 @@ def test_the_pod_environment_is_the_jobs_and_saturns_not_the_machines(
         "SATURN_JOB_ID",
         "SATURN_IS_INTERNAL",
         "SATURN_VERSION",
+        "SATURN_EMULATOR_POD",  # the emulator's own: a random marker of the pod's processes (pod_marker.py)
     }
+    assert re.fullmatch(r"[0-9a-f]{32}", env["SATURN_EMULATOR_POD"])
     assert Path(env["TMPDIR"]).parent == Path(env["HOME"])
     # the run's token ends with the run
     refused = requests.get(emulator_runner.url + "/api/jobs", headers={"Authorization": "token " + env["SATURN_TOKEN"]})
