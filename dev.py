@@ -263,6 +263,7 @@ info = provider.load()()
 check(info.get("package-name") == "airflow-provider-saturn", f"provider info: {info!r:.200}")
 check(version in info.get("versions", []), f"provider info versions: {info.get('versions')}")
 check([c["connection-type"] for c in info["connection-types"]] == ["saturn"], "connection type saturn missing")
+check([d["name"] for d in info.get("task-decorators", [])] == ["saturn"], "task decorator saturn missing")
 plugin = entry_points.get(("pytest11", "saturn_emulator"))
 check(plugin is not None and plugin.value == "airflow_provider_saturn.emulator.pytest_plugin", "pytest11 entry point")
 
@@ -270,6 +271,13 @@ from airflow.providers_manager import ProvidersManager
 
 seen = ProvidersManager().providers.get("airflow-provider-saturn")
 check(seen is not None and seen.version == version, "Airflow's ProvidersManager does not list the provider")
+try:
+    from airflow.sdk import task
+except ImportError:  # Airflow 2.11
+    from airflow.decorators import task
+from airflow_provider_saturn.decorators.saturn import saturn_task
+
+check(task.saturn is saturn_task, "@task.saturn does not resolve to the provider's decorator")
 
 emulator = subprocess.Popen(
     [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t"],
