@@ -140,6 +140,12 @@ def with_log_tail(message: str, tail: list[str]) -> str:
     return f"{message}\nLast {len(lines)} lines of its log:\n" + "\n".join(lines)
 
 
+def has_log(resource: dict[str, Any]) -> bool:
+    """Whether a followed run may have written lines: not while it is ``pending`` (no pod of it has started),
+    so a wait reads no log then (on Saturn a pod can take minutes to be scheduled: two requests a poll saved)."""
+    return resource.get("status") != "pending"
+
+
 def replay_notice(deferred_at: float, late: float) -> str:
     """What a trigger that started ``late`` seconds after its deferral says before it reads the log again from
     where the operator left it: a triggerer that restarted shows, once more, the lines shown before."""

@@ -15,7 +15,7 @@ from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
 from airflow_provider_saturn.reattach import remember_started, started_by_earlier_try
-from airflow_provider_saturn.run_logs import FINAL_LOG_READS, LOG_LEFT_IN_SATURN, RunLog
+from airflow_provider_saturn.run_logs import FINAL_LOG_READS, LOG_LEFT_IN_SATURN, RunLog, has_log
 from airflow_provider_saturn.waiting import (
     KIND_LABELS,
     check_event,
@@ -239,7 +239,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         kind, target = self.resource_kind, self.target_status
         read_log = self.run_log_reader(resource_id)
         run_log = self.new_run_log() if read_log is not None else None
-        if self.wait_for_completion and run_log is not None and read_log is not None and current["status"] != "pending":
+        if self.wait_for_completion and run_log is not None and read_log is not None and has_log(current):
             read_log(run_log)  # what the run wrote before the first poll (a pending run has written nothing)
         if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
             return current
@@ -268,7 +268,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         self._waiting_on = (kind, resource_id) if started_here else None
         after_read = None
         if run_log is not None and read_log is not None:
-            after_read = lambda _resource: read_log(run_log)  # noqa: E731
+            after_read = lambda resource: read_log(run_log) if has_log(resource) else None  # noqa: E731
         try:
             with (
                 self._stopped_on_failure(kind, resource_id, started_here=started_here),

@@ -27,6 +27,7 @@ from airflow_provider_saturn.run_logs import (
     TAIL_KEY,
     RunLog,
     bounded_tail,
+    has_log,
     replay_notice,
 )
 from airflow_provider_saturn.waiting import positive_seconds
@@ -279,7 +280,7 @@ class SaturnStatusTrigger(BaseTrigger):
                     yield self._event("error", last_status, str(error), run_log)
                     return
                 else:
-                    if run_log is not None:
+                    if run_log is not None and has_log(resource):
                         await self._read_log(client, run_log)
                     decision = watch.judge(resource.get("status"))
                     last_status = decision.status

@@ -322,3 +322,17 @@ def test_a_run_printing_an_environment_value_of_its_job_shows_it_masked(
     out = capsys.readouterr().out
     assert secret not in out
     assert "connecting with ***" in run_log_contents(out)
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_pending_runs_log_is_not_read(saturn_connection, client, capsys, deferrable: bool) -> None:
+    """No pod of a pending run has started (on Saturn, scheduling one can take minutes): no log read costs two
+    requests a poll meanwhile; its lines still all arrive once it runs."""
+    saturn_connection.configure(transition_seconds=1.0)  # each run stays pending this long
+    job = client.create_job("slow-to-schedule", "echo first; echo second; sleep 0.1")
+    run_operator(run_job(job, deferrable))
+    polls = requests_to(saturn_connection, "GET /api/jobs/{id}/runtimesummary")
+    history_reads = requests_to(saturn_connection, "GET /api/jobs/{id}/history")
+    assert polls >= 10, f"only {polls} polls: the run was not seen pending"
+    assert history_reads <= 5, f"{history_reads} log reads over {polls} polls of a run mostly pending"
+    assert run_log_contents(capsys.readouterr().out) == ["first", "second"]
