@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from airflow_provider_saturn.client.logs import LogCursor, format_line
+from airflow_provider_saturn.client.wire import shorten
 from airflow_provider_saturn.remote.frames import FrameReader
 
 TAIL_LINES = 20
@@ -57,20 +58,13 @@ def mask_job_secrets(job: Any) -> int:
     return min(len(values), MAX_MASKED_VALUES)
 
 
-def cut(text: str, most: int) -> str:
-    """``text``, or its first ``most`` characters and how many more there were."""
-    if len(text) <= most:
-        return text
-    return f"{text[:most]}... [{len(text) - most} more characters]"
-
-
 def bounded_tail(lines: Iterable[Any]) -> list[str]:
     """The newest of ``lines`` that fit a tail: at most ``TAIL_LINES``, each masked and cut at
     ``MAX_TAIL_LINE_CHARS``, ``MAX_TAIL_CHARS`` in all."""
     kept: list[str] = []
     size = 0
     for line in reversed(list(lines)[-TAIL_LINES:]):
-        text = cut(masked(str(line)), MAX_TAIL_LINE_CHARS)
+        text = shorten(masked(str(line)), MAX_TAIL_LINE_CHARS)
         size += len(text) + 1
         if size > MAX_TAIL_CHARS:
             break
@@ -101,9 +95,9 @@ class RunLog:
             if not shown:
                 return
             line = {**line, "content": shown}
-        text = cut(masked(format_line(line)), MAX_LINE_CHARS)
+        text = shorten(masked(format_line(line)), MAX_LINE_CHARS)
         log.info("%s", text)
-        self.tail.append(cut(text, MAX_TAIL_LINE_CHARS))
+        self.tail.append(shorten(text, MAX_TAIL_LINE_CHARS))
         self.lines_read += 1
 
     def absorb(self, lines: Iterable[dict[str, Any]], log: Any) -> None:

@@ -9,6 +9,7 @@ untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from airflow_provider_saturn.client.errors import SaturnBadResponseError
@@ -192,3 +193,9 @@ def deployment_from_response(deployment: dict[str, Any]) -> dict[str, Any]:
 def shorten(text: str, limit: int = MAX_MESSAGE_LENGTH) -> str:
     """``text`` cut to ``limit`` characters, saying so: a server's words are bounded in our messages."""
     return text if len(text) <= limit else f"{text[: limit - 15]}... [truncated]"
+
+
+def listed(texts: Sequence[str], most: int) -> str:
+    """The first ``most`` of ``texts`` for a message, joined with commas, and how many more there are."""
+    shown = ", ".join(texts[:most])
+    return shown + (f" and {len(texts) - most} more" if len(texts) > most else "")

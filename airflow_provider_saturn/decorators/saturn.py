@@ -34,8 +34,7 @@ from airflow_provider_saturn.remote import (
     new_marker,
     shipped_settings,
 )
-from airflow_provider_saturn.remote.bootstrap import SERIALIZERS
-from airflow_provider_saturn.remote.payload import check_bounds
+from airflow_provider_saturn.remote.payload import check_bound, check_reading
 from airflow_provider_saturn.run_logs import RunLog, mask_job_secrets
 
 try:  # Airflow 3: the Task SDK
@@ -121,11 +120,10 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
     ) -> None:
         if keep_job not in KEEP_JOB:
             raise ValueError(f"keep_job must be one of {list(KEEP_JOB)}, not {keep_job!r}")
-        if serializer not in SERIALIZERS:
-            raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
         if not isinstance(python, str) or not python.strip() or len(python) > 1024:
             raise ValueError("python must be the image's Python command, e.g. 'python' or '/opt/conda/bin/python'")
-        check_bounds(result_bound, payload_bound)
+        check_reading(serializer, result_bound)
+        check_bound("payload_bound", payload_bound)
         function_source(python_callable)  # a lambda or a closure is refused when the DAG is parsed
         super().__init__(python_callable=python_callable, op_args=op_args, op_kwargs=op_kwargs, **kwargs)
         self.instance_size = instance_size
@@ -290,18 +288,14 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
             "retries": self.job_retries,
         }
         given = {key: value for key, value in settings.items() if value is not None}
+        name = function_job_name(*parts)
         if job is None:
             try:
-                created = self.hook.create_job(name=function_job_name(*parts), **given)
+                return self._created(context, name, given, "Created"), True
             except SaturnConflictError:  # its name is taken: the task instance's own job, or someone else's
                 job = self._own_job(context)
                 if job is None:
                     raise
-            else:
-                remember_created(context, "job", str(created["id"]))
-                self.log.info("Created Saturn job %r (%s) for %s", created["name"], created["id"], self.task_id)
-                self._job_id = str(created["id"])
-                return created, True
         try:  # made anew, so that a setting removed from the task is gone from the job too
             self.hook.delete_job(str(job["id"]))
         except SaturnConflictError:  # a run of it is still going (Saturn refuses): change it in place
@@ -309,11 +303,15 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
             self.log.info("Updated Saturn job %r (%s) to run %s again", job["name"], job["id"], self.task_id)
             self._job_id = str(job["id"])
             return job, False
-        created = self.hook.create_job(name=function_job_name(*parts), **given)
+        return self._created(context, name, given, "Made anew"), True
+
+    def _created(self, context: Context, name: str, settings: dict[str, Any], how: str) -> dict[str, Any]:
+        """The task instance's job, created now with ``settings`` (and recorded as this task's); ``how`` for the log."""
+        created = self.hook.create_job(name=name, **settings)
         remember_created(context, "job", str(created["id"]))
-        self.log.info("Made Saturn job %r (%s) anew to run %s again", created["name"], created["id"], self.task_id)
+        self.log.info("%s Saturn job %r (%s) to run %s", how, created["name"], created["id"], self.task_id)
         self._job_id = str(created["id"])
-        return created, True
+        return created
 
     def _clean_up(self, job_id: str, *, failed: bool) -> None:
         """Delete the job unless ``keep_job`` keeps it; best effort, logged."""

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.errors import SaturnError
+from airflow_provider_saturn.client.wire import listed
 from airflow_provider_saturn.idle_exclusion import exclude_entries, excluded, unmatched
 from airflow_provider_saturn.idleness import (
     CLOCK_TOLERANCE,
@@ -74,13 +75,12 @@ class SaturnIdleStopError(SaturnError):
     def __init__(self, failed: list[dict[str, Any]], attempted: int, report: list[dict[str, Any]]) -> None:
         self.failed = failed
         self.report = report
-        named = ", ".join(
-            f"{shown(str(row['kind']))} '{shown(str(row['name']))}' ({shown(str(row['id']))})"
-            for row in failed[:MAX_NAMED_FAILURES]
+        named = listed(
+            [f"{shown(str(row['kind']))} '{shown(str(row['name']))}' ({shown(str(row['id']))})" for row in failed],
+            MAX_NAMED_FAILURES,
         )
-        more = f" and {len(failed) - MAX_NAMED_FAILURES} more" if len(failed) > MAX_NAMED_FAILURES else ""
         super().__init__(
-            f"{len(failed)} of {attempted} stops of idle resources failed: {named}{more}."
+            f"{len(failed)} of {attempted} stops of idle resources failed: {named}."
             " Each row of the report in the task log says why; the other stops were made."
         )
 
@@ -287,9 +287,8 @@ class SaturnStopIdleResourcesOperator(SaturnBaseOperator):
         """Log the exclude entries that match no active resource (a typo keeps nothing)."""
         missing = unmatched(exclude, candidates)
         if missing:
-            named = ", ".join(quoted(entry) for entry in missing[:MAX_NAMED_ENTRIES])
-            more = f" and {len(missing) - MAX_NAMED_ENTRIES} more" if len(missing) > MAX_NAMED_ENTRIES else ""
-            self.log.warning("These exclude entries match no active resource (a typo?): %s%s", named, more)
+            named = listed([quoted(entry) for entry in missing], MAX_NAMED_ENTRIES)
+            self.log.warning("These exclude entries match no active resource (a typo?): %s", named)
 
     def _resolution(self) -> timedelta:
         """The step of the metrics asked for: a minute, or coarser so that a window is at most 500 points."""

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
-from airflow_provider_saturn.client.wire import JOB_FIELDS
+from airflow_provider_saturn.client.wire import JOB_FIELDS, listed
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import SaturnBaseOperator, SaturnWaitingOperator
 from airflow_provider_saturn.operators.by_name import checked_if_exists, create_by_name
@@ -94,18 +94,22 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
 
     def resolve_job_id(self) -> str:
         """The job's id, from ``job_id`` or by looking its name up; neither given fails before any request."""
+        return self._resolved_job()[0]
+
+    def _resolved_job(self) -> tuple[str, dict[str, Any] | None]:
+        """The job's id, and the job when looking its name up read it already."""
         if self.job_name is None:
-            return self.checked_id()
+            return self.checked_id(), None
         name = required_id(self.job_name, "job_name", f"{type(self).__name__} {self.task_id!r}")
         job = self.hook.find_job_by_name(name)
         if job is None:
             raise ValueError(f"Saturn has no job named {name!r}")
-        return str(job["id"])
+        return str(job["id"]), job
 
     def execute(self, context: Context) -> dict[str, Any]:
-        job_id = self.resolve_job_id()
+        job_id, job = self._resolved_job()
         if self.fetch_logs:
-            self.mask_job_secrets(job_id)
+            self.mask_job_secrets(job_id, job)
         run = self.earlier_run(context, job_id)
         if run is None:
             run = self.start_run(context, job_id)
@@ -118,14 +122,15 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             return run
         return self.wait_or_defer(run["id"], run, started_here=True)
 
-    def mask_job_secrets(self, job_id: str) -> None:
+    def mask_job_secrets(self, job_id: str, job: dict[str, Any] | None = None) -> None:
         """Register the job's environment values with Airflow's secrets masker before its log is followed, so that a
-        run printing one shows ``***`` in the task log (the trigger does the same in the triggerer)."""
+        run printing one shows ``***`` in the task log (the trigger does the same in the triggerer); ``job``: the
+        job as already read, else it is read."""
         from airflow_provider_saturn.client.errors import SaturnError
         from airflow_provider_saturn.run_logs import mask_job_secrets
 
         try:
-            mask_job_secrets(self.hook.get_job(job_id))
+            mask_job_secrets(job if job is not None else self.hook.get_job(job_id))
         except SaturnError as error:  # the start says what is wrong, if anything is
             self.log.debug("Could not read job %s to mask its environment values: %s", job_id, error)
 
@@ -302,8 +307,7 @@ def named(runs: list[dict[str, Any]]) -> str:
     """The names of some runs for a log line: bounded, each quoted."""
     from airflow_provider_saturn.client.job_runs import shown_name
 
-    shown = ", ".join(shown_name(run.get("run_name")) for run in runs[:MAX_NAMED_RUNS])
-    return shown + (f" and {len(runs) - MAX_NAMED_RUNS} more" if len(runs) > MAX_NAMED_RUNS else "")
+    return listed([shown_name(run.get("run_name")) for run in runs], MAX_NAMED_RUNS)
 
 
 class SaturnCreateJobOperator(SaturnBaseOperator):

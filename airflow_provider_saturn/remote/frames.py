@@ -40,13 +40,11 @@ from airflow_provider_saturn.remote.bootstrap import (
     ERROR_REASONS,
     FRAME_LINE_PATTERN,
     FRAME_TAG,
-    MARKER_PATTERN,
-    MAX_RESULT_BOUND,
     RESULT_KIND,
-    SERIALIZERS,
     base64_length,
 )
 from airflow_provider_saturn.remote.errors import SaturnFrameError, SaturnRemoteError
+from airflow_provider_saturn.remote.payload import check_marker, check_reading
 
 MAX_ATTEMPTS = 8  # frames of different attempts (pods) one reader keeps
 MAX_SHOWN_PROBLEMS = 3  # frames described in one error message
@@ -92,14 +90,8 @@ class FrameReader:
     """
 
     def __init__(self, marker: str, *, serializer: str = "json", result_bound: int = DEFAULT_RESULT_BOUND) -> None:
-        if not isinstance(marker, str) or not MARKER_PATTERN.fullmatch(marker):
-            raise ValueError("marker must be 32 lowercase hex characters (secrets.token_hex(16))")
-        if serializer not in SERIALIZERS:
-            raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
-        if isinstance(result_bound, bool) or not isinstance(result_bound, int) or result_bound <= 0:
-            raise ValueError(f"result_bound must be a whole number of bytes above 0, not {result_bound!r}")
-        if result_bound > MAX_RESULT_BOUND:
-            raise ValueError(f"result_bound must be at most {MAX_RESULT_BOUND} bytes, not {result_bound}")
+        check_marker(marker)
+        check_reading(serializer, result_bound)
         self.marker = marker
         self.serializer = serializer
         self.result_bound = result_bound

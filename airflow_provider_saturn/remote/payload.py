@@ -157,13 +157,24 @@ def _annotations(node: ast.AST) -> list[ast.expr | None]:
     return []
 
 
-def check_bounds(result_bound: Any, payload_bound: Any) -> None:
-    """Refuse a result or payload bound that is not a whole number of bytes above 0 (a result bound at most
-    ``MAX_RESULT_BOUND``)."""
-    for label, bound, most in (("result_bound", result_bound, MAX_RESULT_BOUND), ("payload_bound", payload_bound, 0)):
-        if isinstance(bound, bool) or not isinstance(bound, int) or bound <= 0 or (most and bound > most):
-            limit = f", at most {most}" if most else ""
-            raise ValueError(f"{label} must be a whole number of bytes above 0{limit}, not {bound!r}")
+def check_bound(label: str, value: Any, most: int | None = None) -> None:
+    """Refuse a bound (``label``) that is not a whole number of bytes above 0 (and at most ``most``)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0 or (most is not None and value > most):
+        limit = f", at most {most}" if most is not None else ""
+        raise ValueError(f"{label} must be a whole number of bytes above 0{limit}, not {value!r}")
+
+
+def check_reading(serializer: Any, result_bound: Any) -> None:
+    """Refuse a serializer or a result bound that a run's return value cannot be written and read with."""
+    if serializer not in SERIALIZERS:
+        raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
+    check_bound("result_bound", result_bound, MAX_RESULT_BOUND)
+
+
+def check_marker(marker: Any) -> None:
+    """Refuse anything but a run's marker: 32 lowercase hex characters (:func:`new_marker`)."""
+    if not isinstance(marker, str) or not MARKER_PATTERN.fullmatch(marker):
+        raise ValueError("marker must be 32 lowercase hex characters (new_marker())")
 
 
 def build_job_files(
@@ -190,11 +201,9 @@ def build_job_files(
     """
     if not isinstance(source, str) or not isinstance(name, str) or not name.isidentifier():
         raise ValueError("source must be the function's source text and name its Python name")
-    if serializer not in SERIALIZERS:
-        raise ValueError(f"serializer must be one of {list(SERIALIZERS)}, not {serializer!r}")
-    if not isinstance(marker, str) or not MARKER_PATTERN.fullmatch(marker):
-        raise ValueError("marker must be 32 lowercase hex characters (new_marker())")
-    check_bounds(result_bound, payload_bound)
+    check_reading(serializer, result_bound)
+    check_marker(marker)
+    check_bound("payload_bound", payload_bound)
     if isinstance(args, str | bytes) or not isinstance(args, Sequence) or not isinstance(kwargs, Mapping):
         raise SaturnArgumentsError("args must be a list or tuple and kwargs a mapping")
     if not all(isinstance(key, str) for key in kwargs):

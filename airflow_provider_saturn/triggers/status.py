@@ -272,7 +272,7 @@ class SaturnStatusTrigger(BaseTrigger):
         async with shared_poller(client, self.poll_interval).following() as poller:
             while True:
                 try:
-                    resource = await self._poll(poller, client)
+                    resource = await self._poll(poller)
                 except SaturnTransientError as error:  # retries spent: keep polling until the deadline
                     last_problem = f"; last error: {error}"
                     self.log.warning("Could not read %s (%s); polling on", label, error)
@@ -303,10 +303,10 @@ class SaturnStatusTrigger(BaseTrigger):
                     yield self._event("timeout", last_status, message, run_log)
                     return
 
-    async def _poll(self, poller: Any, client: Any) -> dict[str, Any]:
+    async def _poll(self, poller: Any) -> dict[str, Any]:
         """The resource at the shared poller's next tick, never awaited past the deadline: then read on its own
-        as the wait's last read, cut short so that the event comes within a second of the deadline
-        (:func:`~airflow_provider_saturn.client.poller.answer_by`; ``client`` is the poller's own)."""
+        (through the poller's client) as the wait's last read, cut short so that the event comes within a second
+        of the deadline (:func:`~airflow_provider_saturn.client.poller.answer_by`)."""
         from airflow_provider_saturn.client.poller import answer_by
 
         return await answer_by(poller, self.resource_kind, self.resource_id, self.deadline)

@@ -317,7 +317,7 @@ def test_a_run_printing_an_environment_value_of_its_job_shows_it_masked(
     job = client.create_job("prints-secret", f"echo connecting with {secret}; echo done")
     client.update_job(job["id"], environment_variables={"DB_PASSWORD": secret})
     if deferrable:  # the trigger masks on its own, as it runs in another process (the triggerer) for real
-        monkeypatch.setattr(SaturnRunJobOperator, "mask_job_secrets", lambda self, job_id: None)
+        monkeypatch.setattr(SaturnRunJobOperator, "mask_job_secrets", lambda self, *_: None)
     run_operator(run_job(job, deferrable))
     out = capsys.readouterr().out
     assert secret not in out
@@ -336,3 +336,12 @@ def test_a_pending_runs_log_is_not_read(saturn_connection, client, capsys, defer
     assert polls >= 10, f"only {polls} polls: the run was not seen pending"
     assert history_reads <= 5, f"{history_reads} log reads over {polls} polls of a run mostly pending"
     assert run_log_contents(capsys.readouterr().out) == ["first", "second"]
+
+
+def test_a_job_found_by_name_is_not_read_again_to_mask_its_values(saturn_connection, client, capsys) -> None:
+    secret = f"pw-by-name-{time.time_ns()}"  # new to the masker in this test
+    job = client.create_job("named-secret", f"echo connecting with {secret}")
+    client.update_job(job["id"], environment_variables={"DB_PASSWORD": secret})
+    run_operator(SaturnRunJobOperator(task_id="run", job_name="named-secret", deferrable=False, **FAST))
+    assert "connecting with ***" in run_log_contents(capsys.readouterr().out)
+    assert requests_to(saturn_connection, "GET /api/jobs/{id}") == 0, "the job the name lookup read serves"
