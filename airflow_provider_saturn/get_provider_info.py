@@ -102,5 +102,6 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "task-decorators": [
             {"class-name": "airflow_provider_saturn.decorators.saturn.saturn_task", "name": "saturn"},
+            {"class-name": "airflow_provider_saturn.decorators.saturn_dask.saturn_dask_task", "name": "saturn_dask"},
         ],
     }

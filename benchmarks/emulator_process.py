@@ -26,16 +26,17 @@ class EmulatorProcess:
 
     :param transition_seconds: how long ``pending`` and ``stopping`` last.
     :param tls: serve https with this certificate (else http).
+    :param options: more command-line options of the emulator (``["--real-dask"]``).
     """
 
-    def __init__(self, transition_seconds: float, tls: TlsFiles | None = None) -> None:
+    def __init__(self, transition_seconds: float, tls: TlsFiles | None = None, options: tuple[str, ...] = ()) -> None:
         command = [sys.executable, "-m", "airflow_provider_saturn.emulator"]
         self._context: ssl.SSLContext | None = None
         if tls is not None:
             command = [sys.executable, "-m", "benchmarks.emulator_process"]
             command += ["--cert", str(tls.cert), "--key", str(tls.key)]
             self._context = tls.client_context()
-        command += ["--token", TOKEN, "--transition-seconds", str(transition_seconds)]
+        command += ["--token", TOKEN, "--transition-seconds", str(transition_seconds), *options]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()

@@ -1,5 +1,7 @@
-"""The demo: start the Saturn emulator, run ``saturn_workspace_before_job`` under ``airflow dags test`` on
-SQLite, and print each task's outcome and what the emulator's resources ended as. Then the same for
+"""The demo: start the Saturn emulator (its Dask clusters real: a ``distributed`` scheduler and workers on this
+machine, mutual TLS), run ``saturn_workspace_before_job`` under ``airflow dags test`` on SQLite, whose
+``@task.saturn_dask`` step computes on the project's cluster, and print each task's outcome, the computed
+total and what the emulator's resources ended as. Then the same for
 ``saturn_job_pipeline``, whose deployment is first created in the emulator through its HTTP API, and whose
 run fails by design (one of its jobs fails on purpose, to show a failed run with its log). Last,
 ``saturn_python_tasks`` (``@task.saturn``) against a second emulator in runner mode, which runs each job's
@@ -51,6 +53,8 @@ PYTHON_TASKS_DESIGN: dict[tuple[str, int], Any] = {
     ("train", 2): {"learning_rate": 0.001, "loss": 1.05},
     ("pick_best", -1): {"learning_rate": 0.01, "loss": 0.05},
 }
+# The first emulator's Dask clusters are real (schedulers and workers on 127.0.0.1): bounded.
+DASK_OPTIONS = ("--real-dask", "--max-dask-processes", "6")
 # The runner emulator runs what a job's command says, as processes of this machine: bounded.
 RUNNER_OPTIONS = ("--run-commands", "--max-processes", "4", "--max-run-seconds", "300")
 
@@ -124,12 +128,22 @@ def report(url: str) -> bool:
 
     (dag_run,) = DagRun.find(dag_id=DAG_ID)
     print(f"\nDAG run {dag_run.run_id}: {dag_run.state}")
-    order = ["create_or_reuse_project", "start_jupyter", "start_dask", "run_job", "stop_dask", "stop_jupyter"]
+    order = [
+        "create_or_reuse_project",
+        "start_jupyter",
+        "start_dask",
+        "total_of_features",
+        "check_total",
+        "stop_dask",
+        "stop_jupyter",
+    ]
     instances = {ti.task_id: ti for ti in dag_run.get_task_instances()}
     for task_id in [*order, *sorted(set(instances) - set(order))]:
         ti = instances[task_id]
         seconds = f"{ti.duration:5.1f}s" if ti.duration is not None else "     -"
         print(f"  {task_id:<28} {ti.state!s:<10} {seconds}")
+    computed = instances["total_of_features"].xcom_pull(task_ids="total_of_features")
+    print(f"\nComputed on the project's Dask cluster (real workers, mutual TLS): {computed}")
     client = SaturnClient(url=url, api_token=TOKEN)
     print("\nSaturn emulator afterwards:")
     for project in client.list_projects():
@@ -274,8 +288,8 @@ def run_python_tasks() -> bool:
 def main() -> None:
     shutil.rmtree(HOME, ignore_errors=True)
     HOME.mkdir(parents=True)
-    emulator, url = start_emulator()
-    print(f"Saturn emulator serving at {url}")
+    emulator, url = start_emulator(*DASK_OPTIONS)
+    print(f"Saturn emulator (real Dask clusters on this machine) serving at {url}")
     try:
         os.environ["AIRFLOW_CONN_SATURN_DEFAULT"] = saturn_connection(url)
         print("Preparing the Airflow metadata database (SQLite)...", flush=True)

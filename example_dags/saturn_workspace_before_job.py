@@ -1,8 +1,9 @@
 """Start a Saturn workspace and its Dask cluster before a job, and stop both after, whatever happened.
 
 Shows: ``SaturnCreateProjectOperator`` with ``if_exists="reuse"`` and an attached Dask cluster, deferrable
-starts (the waits run in the triggerer, not in a worker slot), a job step that uses the cluster, and
-stops with trigger rule ``all_done`` so nothing is left running when the job fails (a watcher task then
+starts (the waits run in the triggerer, not in a worker slot), a job step that computes on the cluster
+(``@task.saturn_dask``: a ``distributed.Client`` over Saturn's mutual TLS) and a step that checks its result,
+and stops with trigger rule ``all_done`` so nothing is left running when the job fails (a watcher task then
 fails the run, which the successful stops would otherwise mark a success).
 
 The clean-up pattern: when the create itself fails, the project id the stops pull renders to ``None``;
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from airflow_provider_saturn.operators import (
     SaturnCreateProjectOperator,
@@ -22,6 +24,9 @@ from airflow_provider_saturn.operators import (
     SaturnStopDaskClusterOperator,
     SaturnStopJupyterOperator,
 )
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 try:
     from airflow.sdk import DAG, task
@@ -32,6 +37,7 @@ except ImportError:  # Airflow 2.11
 # Saturn asks for no more than one status read per workspace every 10 s; the demo polls the emulator faster.
 POLL_INTERVAL = float(os.environ.get("SATURN_EXAMPLE_POLL_INTERVAL", "10"))
 PROJECT = "{{ ti.xcom_pull(task_ids='create_or_reuse_project', key='project_id') }}"
+ROWS = 1_000_000
 
 with DAG(
     dag_id="saturn_workspace_before_job",
@@ -65,14 +71,27 @@ with DAG(
         timeout=timedelta(minutes=20),
     )
 
-    @task
-    def run_job(cluster: dict) -> str:
-        """The job: here it only reports the cluster; in Saturn, connect with dask-saturn's SaturnCluster."""
-        print(f"Running the job on Dask cluster {cluster['id']} ({cluster['n_workers']} workers)")
-        print(f"Scheduler at {cluster['scheduler_url']}, dashboard {cluster['url']}")
-        return str(cluster["id"])
+    # [START howto_decorator_saturn_dask]
+    @task.saturn_dask(project_id=PROJECT, connect_timeout=60)
+    def total_of_features(rows: int, dask_client: Client) -> dict:
+        """The job: a reduction computed on the project's Dask cluster, through the client it is given."""
+        import dask.array as da
 
-    job = run_job(start_dask.output)  # type: ignore[arg-type]  # an XComArg, resolved at run time
+        features = da.arange(rows, chunks=rows // 10)
+        return {"total": int(features.sum().compute()), "workers": len(dask_client.scheduler_info()["workers"])}
+
+    # [END howto_decorator_saturn_dask]
+
+    @task
+    def check_total(result: dict, rows: int) -> int:
+        """A later step uses the cluster's result as any XCom."""
+        if result["total"] != rows * (rows - 1) // 2:
+            raise ValueError(f"The cluster computed {result['total']}, not the sum of 0..{rows - 1}")
+        print(f"The sum of 0..{rows - 1} is {result['total']}, computed by {result['workers']} Dask workers")
+        return int(result["total"])
+
+    total = total_of_features(ROWS)  # type: ignore[call-arg]  # dask_client is given when the function runs
+    checked = check_total(total, ROWS)  # type: ignore[arg-type]  # an XComArg, resolved at run time
 
     stop_dask = SaturnStopDaskClusterOperator(
         task_id="stop_dask", project_id=PROJECT, trigger_rule="all_done", poll_interval=POLL_INTERVAL
@@ -86,5 +105,6 @@ with DAG(
         """The stops succeed even after a failed job: this keeps the run from being marked a success."""
         raise RuntimeError("A step of the job failed; the workspace and cluster were stopped all the same.")
 
-    project >> start_jupyter >> start_dask >> job >> stop_dask >> stop_jupyter
-    [project, start_jupyter, start_dask, job] >> fail_run_if_a_step_failed()
+    project >> start_jupyter >> start_dask >> total
+    checked >> stop_dask >> stop_jupyter
+    [project, start_jupyter, start_dask, total, checked] >> fail_run_if_a_step_failed()

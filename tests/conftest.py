@@ -88,3 +88,38 @@ def emulator_runner() -> Iterator[SaturnEmulator]:
     """A fresh emulator for one test in runner mode: job runs run their commands as real processes."""
     with SaturnEmulator(token=TOKEN, transition_seconds=0.05, run_commands=True, kill_grace_seconds=0.5) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def emulator_dask_server() -> Iterator[SaturnEmulator]:
+    """An emulator in real-Dask mode, shared by the tests' session (its clusters are each test's own)."""
+    with SaturnEmulator(token=TOKEN, transition_seconds=0.05, real_dask=True, kill_grace_seconds=2.0) as server:
+        yield server
+
+
+@pytest.fixture
+def emulator_dask(emulator_dask_server: SaturnEmulator) -> Iterator[SaturnEmulator]:
+    """The real-Dask emulator, emptied for the test: every Dask process of an earlier test has ended."""
+    _empty_real_dask(emulator_dask_server)
+    yield emulator_dask_server
+    _empty_real_dask(emulator_dask_server)
+
+
+def _empty_real_dask(server: SaturnEmulator, timeout: float = 15.0) -> None:
+    """Reset the emulator, then wait (bounded) until its Dask clusters' processes have all ended."""
+    import time
+
+    assert server.dask is not None
+    with server.state.lock:
+        server.state.reset()
+    stats = server.config.stats
+    stats.requests, stats.by_route, stats.connections, stats.faults = 0, {}, set(), {}
+    deadline = time.monotonic() + timeout
+    while True:
+        with server.state.lock:
+            left = server.dask.pids()
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Dask processes {left} still run {timeout:g} s after a reset")
+        time.sleep(0.05)

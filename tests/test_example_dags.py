@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +14,10 @@ import pytest
 
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.compat import AIRFLOW_V_3
+from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.links import XCOM_SATURN_URL, SaturnResourceLink
 from airflow_provider_saturn.operators.base import SaturnWaitingOperator
-from tests.conftest import TOKEN, requests_to
+from tests.conftest import FAST_RETRY, TOKEN, point_saturn_default_at, requests_to
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 
@@ -36,8 +38,22 @@ def xcom(dag_run: Any, task_id: str, key: str) -> Any:
     return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id, key=key)
 
 
+@pytest.fixture
+def dask_saturn(emulator_dask: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> SaturnEmulator:
+    """``saturn_default`` points at the emulator whose Dask clusters are real (the workspace DAG computes on one)."""
+    point_saturn_default_at(emulator_dask.url, monkeypatch)
+    return emulator_dask
+
+
+@pytest.fixture
+def dask_client(dask_saturn: SaturnEmulator) -> Iterator[SaturnClient]:
+    with SaturnClient(url=dask_saturn.url, api_token=TOKEN, retry=FAST_RETRY, timeout=5) as saturn_client:
+        yield saturn_client
+
+
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "sync"])
-def test_workspace_before_job(airflow_db, saturn_connection, client: SaturnClient, deferrable: bool) -> None:
+def test_workspace_before_job(airflow_db, dask_saturn, dask_client: SaturnClient, deferrable: bool) -> None:
+    client = dask_client
     dag = load_dag("saturn_workspace_before_job")
     for task in dag.tasks:
         if isinstance(task, SaturnWaitingOperator):
@@ -47,7 +63,8 @@ def test_workspace_before_job(airflow_db, saturn_connection, client: SaturnClien
         "create_or_reuse_project": "success",
         "start_jupyter": "success",
         "start_dask": "success",
-        "run_job": "success",
+        "total_of_features": "success",
+        "check_total": "success",
         "stop_dask": "success",
         "stop_jupyter": "success",
         "fail_run_if_a_step_failed": "skipped",
@@ -57,8 +74,11 @@ def test_workspace_before_job(airflow_db, saturn_connection, client: SaturnClien
     assert project["name"] == "features-nightly"
     assert client.get_jupyter_server(project["id"])["status"] == "stopped"
     assert client.get_dask_cluster(project["dask_cluster_id"])["status"] == "stopped"
-    assert xcom(dag_run, "run_job", "return_value") == project["dask_cluster_id"]
-    ui_url = f"{saturn_connection.url}/dash/resources/workspace/{project['id']}"
+    computed = xcom(dag_run, "total_of_features", "return_value")
+    assert computed == {"total": 499999500000, "workers": 2}, "computed by the cluster's two real workers"
+    assert xcom(dag_run, "check_total", "return_value") == 499999500000
+    assert dask_saturn.dask.pids() == [], "the stopped cluster's processes are gone"
+    ui_url = f"{dask_saturn.url}/dash/resources/workspace/{project['id']}"
     assert xcom(dag_run, "start_jupyter", XCOM_SATURN_URL) == ui_url
     link = SaturnResourceLink()
     if AIRFLOW_V_3:  # the UI reads the link from its own XCom key
@@ -68,16 +88,17 @@ def test_workspace_before_job(airflow_db, saturn_connection, client: SaturnClien
         assert link.get_link(dag.task_dict["start_jupyter"], ti_key=ti_key) == ui_url
 
 
-def test_workspace_is_stopped_when_the_job_fails(airflow_db, saturn_connection, client: SaturnClient) -> None:
+def test_workspace_is_stopped_when_the_job_fails(airflow_db, dask_saturn, dask_client: SaturnClient) -> None:
+    client = dask_client
     dag = load_dag("saturn_workspace_before_job")
 
-    def failing_job(cluster: dict) -> None:
+    def failing_job(rows: int, dask_client: object = None) -> None:
         raise RuntimeError("the job broke")
 
-    dag.task_dict["run_job"].python_callable = failing_job
+    dag.task_dict["total_of_features"].python_callable = failing_job
     dag_run = dag.test()
     result = states(dag_run)
-    assert result["run_job"] == "failed"
+    assert (result["total_of_features"], result["check_total"]) == ("failed", "upstream_failed")
     assert (result["stop_dask"], result["stop_jupyter"]) == ("success", "success")
     assert result["fail_run_if_a_step_failed"] == "failed"
     assert str(getattr(dag_run.state, "value", dag_run.state)) == "failed"
@@ -108,8 +129,9 @@ def stored_xcoms(dag_run: Any) -> dict[tuple[str, str], str]:
 
 
 @pytest.mark.parametrize("deferrable", [True, False], ids=["deferrable", "sync"])
-def test_no_secret_of_the_project_reaches_any_xcom(airflow_db, saturn_connection, client, deferrable: bool) -> None:
+def test_no_secret_of_the_project_reaches_any_xcom(airflow_db, dask_saturn, dask_client, deferrable: bool) -> None:
     """Environment variable values and the start script stay in Saturn; XCom (plain text) gets the names."""
+    client = dask_client
     dag = load_dag("saturn_workspace_before_job")
     create = dag.task_dict["create_or_reuse_project"]
     create.environment_variables = {"DB_PASSWORD": "hunter2"}
@@ -139,7 +161,8 @@ def test_clean_up_after_a_failed_create_skips_the_stops(airflow_db, saturn_conne
         "create_or_reuse_project": "failed",
         "start_jupyter": "upstream_failed",
         "start_dask": "upstream_failed",
-        "run_job": "upstream_failed",
+        "total_of_features": "upstream_failed",
+        "check_total": "upstream_failed",
         "stop_dask": "skipped",
         "stop_jupyter": "skipped",
         "fail_run_if_a_step_failed": "failed",
@@ -184,8 +207,9 @@ def test_project_lifecycle(airflow_db, saturn_connection, client: SaturnClient, 
     assert client.list_projects() == [], "deleted at the end"
 
 
-def test_workspace_before_job_survives_a_flaky_saturn(airflow_db, saturn_connection, client, monkeypatch) -> None:
+def test_workspace_before_job_survives_a_flaky_saturn(airflow_db, dask_saturn, dask_client, monkeypatch) -> None:
     """A quarter of all requests fail (5xx, 429, dropped answers): the run still succeeds, with one project."""
+    saturn_connection, client = dask_saturn, dask_client
     conn = json.loads(os.environ["AIRFLOW_CONN_SATURN_DEFAULT"])
     conn["extra"]["retry"] = {"max_attempts": 8, "initial_wait": 0.01, "max_wait": 0.05}
     monkeypatch.setenv("AIRFLOW_CONN_SATURN_DEFAULT", json.dumps(conn))

@@ -135,3 +135,13 @@ class SaturnResourceError(SaturnError):
 
 class SaturnWaitTimeoutError(SaturnError, TimeoutError):
     """A wait for a status ran out of time."""
+
+
+class SaturnDaskClusterError(SaturnError):
+    """A Saturn Dask cluster cannot be computed on: not running, missing from its project, or its scheduler did
+    not answer."""
+
+    def __init__(self, message: str, *, resource_id: str = "") -> None:
+        self.resource_id = resource_id
+        self.message = message
+        super().__init__(message)

@@ -30,7 +30,7 @@ from airflow_provider_saturn.client.retry import is_retryable_status
 from airflow_provider_saturn.client.wire import shorten
 
 # What a call expects of a successful answer: a JSON object (every read and action), or nothing (a delete).
-Expect = Literal["object", "nothing"]
+Expect = Literal["object", "nothing", "bytes"]
 
 
 class RequestTarget:
@@ -322,7 +322,8 @@ def decode(
     sent: Any = None,
     secrets: Sequence[str] = (),
 ) -> Any:
-    """The JSON object of a successful answer (``None`` when ``expect="nothing"``), or the exception to raise.
+    """The JSON object of a successful answer (``None`` when ``expect="nothing"``, the body as it came when
+    ``expect="bytes"``), or the exception to raise.
 
     A 3xx is a :class:`SaturnRedirectError`; an error status its :class:`SaturnAPIError`; a success whose body
     is not a JSON object (empty, ``null``, a list, HTML from a proxy) a :class:`SaturnBadResponseError`,
@@ -333,6 +334,8 @@ def decode(
     """
     if 300 <= status_code < 400:
         raise redirect_error(target, status_code, headers.get("Location"), secrets)
+    if expect == "bytes" and 200 <= status_code < 300:
+        return content
     payload = _json(content)
     if status_code >= 400 or status_code < 200:
         body = payload if isinstance(payload, dict) else None

@@ -7,6 +7,7 @@ from typing import Any
 
 from airflow_provider_saturn.client import options as option_checks
 from airflow_provider_saturn.client import wire
+from airflow_provider_saturn.client.dask_access import DaskOperations
 from airflow_provider_saturn.client.deployments import DeploymentOperations
 from airflow_provider_saturn.client.jobs import JobOperations
 from airflow_provider_saturn.client.responses import RequestTarget
@@ -17,7 +18,7 @@ from airflow_provider_saturn.client.wire import Paths
 log = logging.getLogger(__name__)
 
 
-class SaturnClient(JobOperations, DeploymentOperations, SyncTransport):
+class SaturnClient(JobOperations, DeploymentOperations, DaskOperations, SyncTransport):
     """A client for the Saturn Cloud API (generation 2, "resources") with the seed client's operations.
 
     From outside Saturn pass the URL and an API token; inside a Saturn resource ``SaturnClient()`` reads

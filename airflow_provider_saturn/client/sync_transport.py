@@ -57,6 +57,9 @@ Shape = Callable[[dict[str, Any]], Any]
 # One answer: the status, the reason, the headers, the decoded body.
 Answer = tuple[int, str, Mapping[str, str], bytes]
 
+# A request body that is not JSON: its content type (``None``: none sent, as Saturn's own clients do) and its
+# bytes. Its answer may not be JSON either.
+RawBody = tuple[str | None, bytes]
 # Failures of an exchange that another attempt may not meet; every other requests error is a set-up problem.
 # (urllib3's own errors come from reading the body, once the exchange is under way.)
 TRANSIENT_REQUESTS_ERRORS = (
@@ -68,6 +71,12 @@ TRANSIENT_REQUESTS_ERRORS = (
 TIMEOUT_ERRORS = (requests.Timeout, urllib3.exceptions.TimeoutError)
 # How much of the body is read at a time (before decoding).
 READ_CHUNK_BYTES = 64 * 1024
+
+
+def raw_body_headers(body: RawBody) -> dict[str, str]:
+    """The headers of a request whose body (and answer) is not JSON."""
+    content_type, _ = body
+    return {"Accept": "*/*", **({"Content-Type": content_type} if content_type else {})}
 
 
 class TokenAuth(requests.auth.AuthBase):
@@ -153,16 +162,17 @@ class SyncTransport:
         params: dict[str, Any] | None = None,
         expect: Expect = "object",
         shape: Callable[[dict[str, Any]], Any] | None = None,
+        body: RawBody | None = None,
     ) -> Any:
         """One HTTP exchange, no retry, bounded as a whole by ``timeout``: the decoded answer (put in ``shape``)
-        or an exception.
+        or an exception. ``body``: a request body that is not JSON (its content type and bytes).
 
         Redirects are never followed. Every failure is a :class:`SaturnError`.
         """
         deadline = AttemptDeadline(self.timeout)
         try:
             with deadline:
-                status_code, reason, headers, content = self._exchange(target, json, params)
+                status_code, reason, headers, content = self._exchange(target, json, params, body)
         except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
             raise self._failure(target, error, timed_out=deadline.expired) from None
         except UnicodeError as error:  # a query value that cannot be encoded: nothing was sent
@@ -192,7 +202,9 @@ class SyncTransport:
     def _timed_out(self, target: RequestTarget) -> SaturnTransientError:
         return transport_error(target, TimeoutError(), timed_out=True, timeout=self.timeout)
 
-    def _exchange(self, target: RequestTarget, json: Any, params: dict[str, Any] | None) -> Answer:
+    def _exchange(
+        self, target: RequestTarget, json: Any, params: dict[str, Any] | None, raw: RawBody | None = None
+    ) -> Answer:
         """Send the request and read its answer, at most ``max_answer_bytes`` of it decoded: the status, the
         reason, the headers and the body. The connection goes back to the pool once the body is read to its end,
         and is closed when it is not."""
@@ -201,6 +213,8 @@ class SyncTransport:
             self._credentials.endpoint(target.path),
             json=json,
             params=params,
+            data=raw[1] if raw is not None else None,
+            headers=raw_body_headers(raw) if raw is not None else None,
             timeout=self.timeout,
             allow_redirects=False,
             stream=True,
@@ -238,10 +252,13 @@ class SyncTransport:
         resource_id: str = "",
         expect: Expect = "object",
         shape: Callable[[dict[str, Any]], Any] | None = None,
+        body: RawBody | None = None,
     ) -> Any:
         """One request under the retry policy; a bad answer found by ``shape`` is retried like any transient."""
         target = RequestTarget(method, path, resource, resource_id)
-        return self._retrying(lambda: self._send(target, json=json, params=params, expect=expect, shape=shape))
+        return self._retrying(
+            lambda: self._send(target, json=json, params=params, expect=expect, shape=shape, body=body)
+        )
 
     def _pages(self, path: str, field: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every item of a paginated list, following ``next_key`` to the last page, within ``page_limits``."""

@@ -45,6 +45,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     runner.add_argument("--python", default=None, metavar="PATH", help="what `python` runs in a pod (default: this)")
     runner.add_argument("--max-processes", type=int, default=4, help="pods running at once; more wait pending")
     runner.add_argument("--max-run-seconds", type=float, default=3600.0, help="a pod's time bound, then killed")
+    dask = parser.add_argument_group("real-Dask mode", "Dask clusters run a real scheduler and workers here")
+    dask.add_argument(
+        "--real-dask",
+        action="store_true",
+        help="starting a Dask cluster starts a real distributed scheduler and workers on 127.0.0.1, mutual TLS "
+        "(loopback hosts only; pip install 'airflow-provider-saturn[dask]')",
+    )
+    dask.add_argument(
+        "--max-dask-processes", type=int, default=12, help="schedulers and workers of every cluster at once"
+    )
+    dask.add_argument("--max-dask-workers", type=int, default=16, help="workers of one Dask cluster at most")
+    dask.add_argument(
+        "--dask-start-timeout", type=float, default=60.0, help="seconds for a cluster to answer, else error"
+    )
     return parser.parse_args(argv)
 
 
@@ -82,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
             python=args.python,
             max_processes=args.max_processes,
             max_run_seconds=args.max_run_seconds,
+            real_dask=args.real_dask,
+            max_dask_processes=args.max_dask_processes,
+            max_dask_workers=args.max_dask_workers,
+            dask_start_timeout=args.dask_start_timeout,
         )
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None

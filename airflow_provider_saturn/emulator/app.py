@@ -1,13 +1,15 @@
 """The emulator's HTTP API: Saturn generation-2 endpoints the provider and Saturn's own clients use.
 
 Starlette app; errors are ``{"message": ...}`` JSON with Saturn's status codes. Workspaces and Dask clusters
-are served from here; jobs, deployments, active resources and pods, and metrics from the ``routes_*``
-modules. Each API token acts as an owner (``owners.py``): handlers read it with ``handlers.identity``.
+are served from here; what a Dask client needs of a cluster (``/info``, ``/csr``, ``/scale``), jobs,
+deployments, active resources and pods, and metrics from the ``routes_*`` modules. Each API token acts as an
+owner (``owners.py``): handlers read it with ``handlers.identity``.
 Test-only controls live under ``/_emulator`` (no token needed): fail a resource, set faults, settings,
 reset, read statistics, seed resources, script metrics, backdate a start.
 
 Every request body is read in full (at most ``MAX_BODY_BYTES``, else a 413) before the state lock is taken;
 handlers are plain functions of the request and its parsed body, so that nothing awaits under the lock.
+A route whose body is not JSON (a PEM CSR) gets the raw bytes instead (``raw_api``), read the same way.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from airflow_provider_saturn.emulator.metrics_script import parse_metrics_script
 from airflow_provider_saturn.emulator.owners import Owner
 from airflow_provider_saturn.emulator.render import dask_cluster_json, workspace_json
 from airflow_provider_saturn.emulator.routes_active import active_routes
+from airflow_provider_saturn.emulator.routes_dask import RawHandler, dask_routes
 from airflow_provider_saturn.emulator.routes_deployments import deployment_routes
 from airflow_provider_saturn.emulator.routes_jobs import job_routes
 from airflow_provider_saturn.emulator.routes_metrics import metrics_routes
@@ -180,6 +183,25 @@ def build_app(config: EmulatorConfig) -> Starlette:
 
         return endpoint
 
+    def raw_api(handler: RawHandler, media_type: str) -> Endpoint:
+        """An endpoint whose body is not JSON: check the token, read the whole body (bounded as every body is),
+        then run ``handler`` on its bytes under the state lock; its bytes are the answer's."""
+
+        async def endpoint(request: Request) -> Response:
+            identity = _check_token(request, config)
+            if isinstance(identity, Response):
+                return identity
+            request.scope[IDENTITY_SCOPE_KEY] = identity
+            try:
+                raw = await _read_body(request)
+                with state.lock:
+                    result = handler(request, raw)
+            except EmulatorError as error:
+                return _error(error.status_code, error.message, _refusal_headers(error))
+            return Response(result, media_type=media_type, headers={"X-Saturn-Version": catalog.API_VERSION})
+
+        return endpoint
+
     def status(request: Request, body: dict[str, Any]) -> Any:
         return {"status": "ok", "version": catalog.API_VERSION}
 
@@ -251,6 +273,7 @@ def build_app(config: EmulatorConfig) -> Starlette:
         Route("/api/dask_clusters/{id}", api(get_dask_cluster), methods=["GET"]),
         Route("/api/dask_clusters/{id}/start", api(start_dask_cluster), methods=["POST"]),
         Route("/api/dask_clusters/{id}/stop", api(stop_dask_cluster), methods=["POST"]),
+        *dask_routes(state, api, raw_api),
         *job_routes(state, api),
         *deployment_routes(state, api),
         *active_routes(state, api),

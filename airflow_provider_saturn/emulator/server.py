@@ -6,6 +6,7 @@ whose handler plays another clock (a resource's scripted metrics) is dated by th
 
 from __future__ import annotations
 
+import atexit
 import email.utils
 import ipaddress
 import logging
@@ -22,6 +23,7 @@ from airflow_provider_saturn.emulator.app import DroppedConnection, EmulatorConf
 from airflow_provider_saturn.emulator.faults import FaultPlan, FaultSettings
 from airflow_provider_saturn.emulator.metrics_script import parse_metrics_script
 from airflow_provider_saturn.emulator.owners import DEFAULT_OWNER, Owner, parse_owner_spec
+from airflow_provider_saturn.emulator.real_dask import DaskProcesses, RealDaskSettings, check_available
 from airflow_provider_saturn.emulator.routes_metrics import CLOCK_OFFSET_SCOPE_KEY
 from airflow_provider_saturn.emulator.runner import JobRunner, RunnerSettings
 from airflow_provider_saturn.emulator.seeding import parse_seed, seed
@@ -93,7 +95,14 @@ class SaturnEmulator:
     :param python: what ``python`` runs in a pod in runner mode (default: this interpreter).
     :param max_processes: runner mode: pods running at once (more wait ``pending``).
     :param max_run_seconds: runner mode: how long a pod may run before it is killed and fails.
-    :param kill_grace_seconds: runner mode: from SIGTERM to SIGKILL when a pod is stopped or killed.
+    :param kill_grace_seconds: runner and real-Dask modes: from SIGTERM to SIGKILL when a pod or a Dask
+        cluster's process is stopped or killed.
+    :param real_dask: real-Dask mode (``real_dask.py``): starting a Dask cluster starts a real ``distributed``
+        scheduler and its workers on 127.0.0.1, mutual TLS from the cluster's own CA. Off by default; refused
+        unless ``host`` is loopback and ``distributed`` is installed.
+    :param max_dask_processes: real-Dask mode: schedulers and workers of every cluster at once, at most.
+    :param max_dask_workers: real-Dask mode: workers of one cluster, at most.
+    :param dask_start_timeout: real-Dask mode: seconds for a cluster to answer, else it is in ``error``.
     """
 
     def __init__(
@@ -114,8 +123,13 @@ class SaturnEmulator:
         max_processes: int = 4,
         max_run_seconds: float = 3600.0,
         kill_grace_seconds: float = 10.0,
+        real_dask: bool = False,
+        max_dask_processes: int = 12,
+        max_dask_workers: int = 16,
+        dask_start_timeout: float = 60.0,
     ) -> None:
         runner_settings: RunnerSettings | None = None
+        dask_settings: RealDaskSettings | None = None
         if run_commands:
             if not _is_loopback(host):
                 raise ValueError(
@@ -126,6 +140,19 @@ class SaturnEmulator:
                 python=python if python is not None else sys.executable,
                 max_processes=max_processes,
                 max_run_seconds=max_run_seconds,
+                kill_grace_seconds=kill_grace_seconds,
+            )
+        if real_dask:
+            if not _is_loopback(host):
+                raise ValueError(
+                    f"real_dask: Dask workers run what their clients send, so only on a loopback host "
+                    f"(127.0.0.1, localhost), not {host!r}"
+                )
+            check_available()  # before anything is bound
+            dask_settings = RealDaskSettings(
+                max_processes=max_dask_processes,
+                max_workers=max_dask_workers,
+                start_timeout=dask_start_timeout,
                 kill_grace_seconds=kill_grace_seconds,
             )
         self.token = token
@@ -151,6 +178,10 @@ class SaturnEmulator:
         self.host, self.port = self._socket.getsockname()[:2]
         self.runner = JobRunner(state, runner_settings, self.url, identities) if runner_settings else None
         state.jobs.runner = self.runner
+        self.dask = DaskProcesses(state, state.dask_authorities, dask_settings) if dask_settings else None
+        state.dask_backend = self.dask
+        if self.dask is not None:
+            atexit.register(self.dask.shutdown)  # the interpreter's exit ends every cluster's processes too
         uvicorn_config = uvicorn.Config(
             DatedAnswers(build_app(self.config)),
             date_header=False,  # DatedAnswers writes it
@@ -183,9 +214,13 @@ class SaturnEmulator:
         return self
 
     def stop(self) -> None:
-        """Stop serving; in runner mode first end every pod's processes and remove their homes."""
+        """Stop serving; in runner mode first end every pod's processes and remove their homes, in real-Dask
+        mode every Dask cluster's processes and private directories."""
         if self.runner is not None:
             self.runner.shutdown()
+        if self.dask is not None:
+            self.dask.shutdown()
+            atexit.unregister(self.dask.shutdown)
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)

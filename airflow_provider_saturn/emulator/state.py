@@ -1,7 +1,9 @@
 """The emulator's resources and how their statuses move with time.
 
 Statuses are worked out when read, from the time of the last start or stop: ``pending`` turns ``running``
-and ``stopping`` turns ``stopped`` once ``transition_seconds`` have passed. Nothing runs in the background.
+and ``stopping`` turns ``stopped`` once ``transition_seconds`` have passed. Nothing runs in the background, but
+in real-Dask mode (``dask_backend``, see ``real_dask.py``), where a Dask cluster's processes move its status.
+Each Dask cluster has its own CA (``dask_authorities``, see ``dask_tls.py``) in every mode.
 Workspaces and Dask clusters live here; jobs and deployments in their own stores (``jobs.py``,
 ``deployments.py``), which this state holds and times. It also holds what spans every kind: the owners
 (``owners.py``), the index of active resources (``active_index.py``) and the scripted metrics
@@ -17,9 +19,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_provider_saturn.emulator.active_index import ActiveIndex, next_seq
+from airflow_provider_saturn.emulator.dask_tls import ClusterAuthorities
 from airflow_provider_saturn.emulator.deployments import DeploymentStore
 from airflow_provider_saturn.emulator.jobs import JobStore
 from airflow_provider_saturn.emulator.lifecycle import (
@@ -56,6 +59,26 @@ class DaskClusterRecord:
     tags: dict[str, str] = field(default_factory=dict)
     owner: Owner = field(default_factory=default_owner)
     seq: int = field(default_factory=next_seq)
+
+
+class DaskBackend(Protocol):
+    """What runs a Dask cluster's processes for real (``real_dask.py``); called under the state's lock."""
+
+    def lifecycle(self) -> Lifecycle:
+        """The lifecycle of a new cluster: one whose status only the backend moves on (not time)."""
+
+    def start(self, record: DaskClusterRecord) -> None:
+        """Start the processes of ``record`` (just moved to ``pending``); the backend moves it on."""
+
+    def stop(self, cluster_id: str) -> bool:
+        """End the cluster's processes; whether some were left to end (then it moves the cluster to
+        ``stopped`` once they have ended, if the cluster is still ``stopping``)."""
+
+    def scale(self, record: DaskClusterRecord, n_workers: int) -> None:
+        """Check and apply a new worker count (``record.n_workers`` is still the old one)."""
+
+    def endpoint(self, cluster_id: str) -> tuple[str, int | None] | None:
+        """The scheduler's address and dashboard port of a running cluster, ``None`` if it is not running."""
 
 
 @dataclass
@@ -102,6 +125,10 @@ class SaturnState:
         self.seed_counters: dict[tuple[str, str], int] = {}  # (name space, prefix) -> next seeded index
         self.jobs = JobStore(self, self.active)
         self.deployments = DeploymentStore(self, self.active)
+        self.dask_authorities = ClusterAuthorities()
+        """Each Dask cluster's CA (``dask_tls.py``), in every mode."""
+        self.dask_backend: DaskBackend | None = None
+        """Real-Dask mode: runs each Dask cluster's scheduler and workers (``real_dask.py``)."""
 
     # ---------------------------------------------------------------- time and settings
 
@@ -174,7 +201,7 @@ class SaturnState:
                 409, f"Workspace {workspace_id} is {record.life.status}: stop it first or pass allow_active=true"
             )
         if record.dask_cluster_id:
-            self.dask_clusters.pop(record.dask_cluster_id, None)
+            self._forget_dask_cluster(record.dask_cluster_id)
         del self.workspaces[workspace_id]
         del self.names[record.name]
 
@@ -202,8 +229,14 @@ class SaturnState:
         workspace = self.workspace(workspace_id)
         if workspace.dask_cluster_id:
             raise EmulatorError(409, f"Workspace {workspace_id} already has a Dask cluster")
+        life = self.dask_backend.lifecycle() if self.dask_backend is not None else Lifecycle()
         record = DaskClusterRecord(
-            id=uuid.uuid4().hex, workspace_id=workspace_id, created_at=_timestamp(), owner=workspace.owner, **settings
+            id=uuid.uuid4().hex,
+            workspace_id=workspace_id,
+            created_at=_timestamp(),
+            owner=workspace.owner,
+            life=life,
+            **settings,
         )
         self.dask_clusters[record.id] = record
         workspace.dask_cluster_id = record.id
@@ -214,13 +247,32 @@ class SaturnState:
         if record.life.status not in ACTIVE:
             record.life.move("pending", self.clock())
             self.active.add("dask", record.seq, record.id)
+            if self.dask_backend is not None:
+                self.dask_backend.start(record)
         return record
 
     def stop_dask_cluster(self, cluster_id: str) -> DaskClusterRecord:
         record = self.dask_cluster(cluster_id)
         if record.life.status in ACTIVE or record.life.status == "error":
             record.life.move("stopping", self.clock())
+            if self.dask_backend is not None and not self.dask_backend.stop(cluster_id):
+                record.life.move("stopped", self.clock())
         return record
+
+    def scale_dask_cluster(self, cluster_id: str, n_workers: int) -> DaskClusterRecord:
+        """Set the cluster's worker count (real-Dask mode: its workers follow, a 400/409 if it cannot)."""
+        record = self.dask_cluster(cluster_id)
+        if self.dask_backend is not None:
+            self.dask_backend.scale(record, n_workers)
+        record.n_workers = n_workers
+        return record
+
+    def _forget_dask_cluster(self, cluster_id: str) -> None:
+        """The cluster is gone: its processes end, its CA is forgotten."""
+        self.dask_clusters.pop(cluster_id, None)
+        if self.dask_backend is not None:
+            self.dask_backend.stop(cluster_id)
+        self.dask_authorities.forget(cluster_id)
 
     # ---------------------------------------------------------------- test controls
 
@@ -232,6 +284,8 @@ class SaturnState:
         record = self.workspace(resource_id) if kind == "workspace" else self.dask_cluster(resource_id)
         record.life.move("error", self.clock())
         record.life.message = message
+        if kind == "dask_cluster" and self.dask_backend is not None:
+            self.dask_backend.stop(resource_id)  # a failed cluster's processes end; it stays in error
 
     def resource(self, kind: str, resource_id: str) -> object:
         """The resource of a control ``kind`` (see ``KINDS``), its status settled; a 404 if there is none."""
@@ -284,7 +338,9 @@ class SaturnState:
         to the value the state was made with."""
         self.workspaces.clear()
         self.names.clear()
-        self.dask_clusters.clear()
+        for cluster_id in list(self.dask_clusters):
+            self._forget_dask_cluster(cluster_id)
+        self.dask_authorities.clear()
         self.jobs.clear()
         self.deployments.clear()
         self.active.clear()
