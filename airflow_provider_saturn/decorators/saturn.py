@@ -308,7 +308,8 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
     def _created(self, context: Context, name: str, settings: dict[str, Any], how: str) -> dict[str, Any]:
         """The task instance's job, created now with ``settings`` (and recorded as this task's); ``how`` for the log."""
         created = self.hook.create_job(name=name, **settings)
-        remember_created(context, "job", str(created["id"]))
+        if self.durable:
+            remember_created(context, "job", str(created["id"]))
         self.log.info("%s Saturn job %r (%s) to run %s", how, created["name"], created["id"], self.task_id)
         self._job_id = str(created["id"])
         return created

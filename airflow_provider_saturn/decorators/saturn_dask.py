@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.dask_access import DEFAULT_CONNECT_TIMEOUT
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
+from airflow_provider_saturn.operators.base import checked_durable
 from airflow_provider_saturn.waiting import positive_seconds, required_id
 
 try:  # Airflow 3: the Task SDK and the standard provider
@@ -81,6 +82,8 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
     :param connect_timeout: seconds the scheduler has to answer the client (default 30).
     :param saturn_conn_id: the Saturn connection (default ``saturn_default``; inside Saturn, without one, the
         environment's credentials).
+    :param durable: with ``start``, whether a retry after a crash treats the start an earlier try began as its
+        own (Airflow's standard switch, see ``SaturnStartDaskClusterOperator``; default True).
     """
 
     template_fields: Sequence[str] = (
@@ -108,6 +111,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         poll_interval: float = 10.0,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         saturn_conn_id: str = "saturn_default",
+        durable: bool = True,
         **kwargs: Any,
     ) -> None:
         if (project_id is None) == (dask_cluster_id is None):
@@ -123,6 +127,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
         self.connect_timeout = positive_seconds("connect_timeout", connect_timeout)
         self.saturn_conn_id = saturn_conn_id
+        self.durable = checked_durable(durable)
         self._starter: SaturnStartDaskClusterOperator | None = None
         self._cluster_id: str | None = None
         super().__init__(
@@ -154,6 +159,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
             timeout=self.timeout,
             poll_interval=self.poll_interval,
             stop_on_failure=self.stop_on_failure,
+            durable=self.durable,
             execution_timeout=self.execution_timeout,
             **{argument: given},
         )

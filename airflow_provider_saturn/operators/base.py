@@ -62,6 +62,13 @@ def _returning_xcom_safe(method: Callable[..., Any]) -> Callable[..., Any]:
     return returning
 
 
+def checked_durable(value: Any) -> bool:
+    """``durable`` as given, refused when it is not a bool (a template or a string would always be true)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"durable must be True or False, not {value!r}")
+    return value
+
+
 class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
     """Base of the Saturn operators: the connection, the hook, the extra link and the XCom pushes.
 
@@ -73,6 +80,12 @@ class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
     answers.
 
     :param saturn_conn_id: the Airflow connection of type ``saturn`` (inside Saturn, the environment).
+    :param durable: Airflow's standard switch of crash re-attachment (as ``ResumableJobMixin``'s), for the
+        operators that re-attach a retry to what an earlier try started or created (the start and create
+        operators, ``SaturnRunJobOperator``, ``@task.saturn``; see :mod:`~airflow_provider_saturn.reattach`):
+        ``True`` (default) records it (Airflow 3.3+: task state store) and follows it; ``False`` makes every try
+        start afresh, records nothing and takes nothing it finds in Saturn as an earlier try's. The other
+        operators have nothing to re-attach.
     """
 
     operator_extra_links: tuple[SaturnResourceLink, ...] = (SaturnResourceLink(),)
@@ -90,9 +103,10 @@ class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
             if callable(method) and not getattr(method, "__saturn_xcom_safe__", False):
                 setattr(cls, name, _returning_xcom_safe(method))
 
-    def __init__(self, *, saturn_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+    def __init__(self, *, saturn_conn_id: str = DEFAULT_CONN_ID, durable: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.saturn_conn_id = saturn_conn_id
+        self.durable = checked_durable(durable)
 
     def push_project(self, context: Context, project: dict[str, Any]) -> None:
         """XCom the project's ids and Saturn UI URL (before any wait)."""
@@ -172,9 +186,10 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         started_here = current["status"] not in ACTIVE_STATUSES
         if started_here:
             current = start()
-            remember_started(context, kind, resource_id)
+            if self.durable:
+                remember_started(context, kind, resource_id)
             self.log.info("Asked Saturn to start %s", label)
-        elif started_by_earlier_try(context, kind, resource_id):
+        elif self.durable and started_by_earlier_try(context, kind, resource_id):
             started_here = True
             self.log.info("%s is %s, started by an earlier try of this task", label, current["status"])
         else:

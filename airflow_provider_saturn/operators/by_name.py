@@ -35,13 +35,15 @@ def create_by_name(
 ) -> dict[str, Any]:
     """The resource named ``name``: created (and recorded for a retry), carried on with (an earlier try made
     it), refused (``if_exists="fail"``), updated (``"update"``, when ``update`` is given) or reused as it is."""
+    durable = getattr(operator, "durable", True)
     existing = find(name)
     if existing is None:
         created = create()
-        remember_created(context, kind, str(created["id"]))
+        if durable:
+            remember_created(context, kind, str(created["id"]))
         operator.log.info("Created Saturn %s %r (%s)", kind, name, created["id"])
         return created
-    if created_by_earlier_try(context, kind, existing):
+    if durable and created_by_earlier_try(context, kind, existing):
         operator.log.info(
             "Saturn %s %r (%s) was created by an earlier try of this task: carrying on with it",
             kind,

@@ -141,7 +141,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         from airflow_provider_saturn.client.errors import SaturnTransientError
         from airflow_provider_saturn.client.jobs import SaturnRunNotIdentifiedError, SaturnUnusableRunError
 
-        recording = task_state_store(context) is not None
+        recording = self.durable and task_state_store(context) is not None
         try:
             run = self.hook.start_job(
                 job_id,
@@ -151,6 +151,8 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         except SaturnRunNotIdentifiedError as error:
             if recording:
                 later = "The start is recorded: a retry of this task follows (or stops) the run that shows up."
+            elif not self.durable:
+                later = "durable=False: a retry starts a new run, and the run that shows up is not followed."
             else:
                 later = (
                     "There is no task state store (Airflow before 3.3), so a retry cannot tell that run from "
@@ -158,16 +160,19 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
                 )
             raise SaturnRunNotIdentifiedError(f"{error} {later}") from error
         except SaturnUnusableRunError:
-            forget_job_start(context, job_id)  # given up, and said so: a retry starts afresh
+            if recording:
+                forget_job_start(context, job_id)  # given up, and said so: a retry starts afresh
             raise
         except SaturnTransientError:
             raise  # the start may have taken effect: a retry looks for a run that is new since the record
         except Exception:
-            forget_job_start(context, job_id)  # refused, or never sent: nothing to follow
+            if recording:
+                forget_job_start(context, job_id)  # refused, or never sent: nothing to follow
             raise
         self._waiting_on = (self.resource_kind, run["id"])  # a kill from now on stops this run
         self.log.info("Started run %s of Saturn job %s", run["run_name"], job_id)
-        remember_job_run(context, run)
+        if recording:
+            remember_job_run(context, run)
         return run
 
     def earlier_run(self, context: Context, job_id: str) -> dict[str, Any] | None:
@@ -175,6 +180,10 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         this try is one of Airflow's retries; else ``None``."""
         from airflow_provider_saturn.client.errors import SaturnNotFoundError
 
+        if not self.durable:
+            if follows_earlier_try(context):
+                self.log.info("durable=False: a run an earlier try started is not looked for; starting a new run")
+            return None
         # A completed run is this try's result only on Airflow's own retry; after a user's clear, run again.
         taken = GOING_OR_DONE if is_automatic_retry(context, self.retries) else ACTIVE_STATUSES
         record = recorded_job_run(context, job_id)

@@ -144,3 +144,47 @@ def test_a_scheduler_that_does_not_answer_is_a_clear_error(emulator_dask, dask_c
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
+
+
+def test_inside_saturn_it_uses_the_internal_address_without_a_certificate(emulator, client, monkeypatch):
+    """As dask-saturn: SATURN_IS_INTERNAL=true and the client talking to SATURN_BASE_URL: no CSR, no TLS asked."""
+    project = client.create_project("dask-inside")
+    cluster = client.create_dask_cluster(project["id"], n_workers=1)
+    client.start_dask_cluster(cluster["id"])
+    _wait_running(client, cluster["id"])
+    monkeypatch.setenv("SATURN_IS_INTERNAL", "true")
+    monkeypatch.setenv("SATURN_BASE_URL", emulator.url + "/")
+    info = client.dask_cluster_info(cluster["id"])
+    security = client.dask_security(cluster["id"])
+    assert security.require_encryption is False and security.tls_client_cert is None
+    assert requests_to(emulator, "POST /api/dask_clusters/{id}/csr") == 0
+    assert info["scheduler_address"] == client.get_dask_cluster(cluster["id"])["scheduler_url"]
+    monkeypatch.setenv("SATURN_BASE_URL", "https://another-saturn.example.com")
+    assert client.dask_cluster_info(cluster["id"])["scheduler_address"].startswith("tls://dask-"), "external again"
+    assert client.dask_security(cluster["id"], external=True).require_encryption is True
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["tcp://10.0.0.1:8786", "tls://host", "tls://host:8786/x", "http://host:8786", "tls://ho st:1", None, 7],
+)
+def test_an_info_without_a_usable_tls_address_is_refused(address):
+    from airflow_provider_saturn.client.dask_access import _checked_info
+    from airflow_provider_saturn.client.errors import SaturnBadResponseError
+
+    with pytest.raises(SaturnBadResponseError, match="0123"):
+        _checked_info({"scheduler_address": address}, "0123", external=True)
+
+
+def test_a_dashboard_link_that_is_not_http_is_dropped():
+    from airflow_provider_saturn.client.dask_access import _checked_info
+
+    for link in ("javascript:alert(1)", "https://d.example.com/\nforged", "x" * 600, 5):
+        assert (
+            _checked_info({"scheduler_address": "tls://h:1", "dashboard_link": link}, "c", True)["dashboard_link"]
+            is None
+        )
+    assert (
+        _checked_info({"scheduler_address": "tls://h:1", "dashboard_link": "https://d/s"}, "c", True)["dashboard_link"]
+        == "https://d/s"
+    )

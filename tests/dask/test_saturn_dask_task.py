@@ -121,3 +121,36 @@ def test_a_start_that_fails_stops_the_cluster_this_task_started(airflow_db, satu
     dag_run = dag_from_source(source, "saturn_dask_task", tmp_path, monkeypatch).test()
     assert states(dag_run)["total"] == "failed"
     assert saturn.get_dask_cluster(cluster_id)["status"] in ("stopping", "stopped")
+
+
+MAPPED_DAG = """
+from datetime import datetime
+
+try:
+    from airflow.sdk import DAG, task
+except ImportError:
+    from airflow import DAG
+    from airflow.decorators import task
+
+with DAG("saturn_dask_mapped", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+
+    @task.saturn_dask(dask_cluster_id="CLUSTER", connect_timeout=20)
+    def square(n, *, dask_client):
+        return dask_client.submit(lambda x: x * x, n).result()
+
+    @task
+    def total(values):
+        return sum(values)
+
+    total(square.expand(n=[1, 2, 3]))
+"""
+
+
+def test_mapped_instances_each_compute_with_a_client_of_their_own(
+    airflow_db, saturn, emulator_dask, tmp_path, monkeypatch
+):
+    _, cluster_id = _project_with_cluster(saturn, "dask-task-mapped", running=True)
+    source = MAPPED_DAG.replace("CLUSTER", cluster_id)
+    dag_run = dag_from_source(source, "saturn_dask_mapped", tmp_path, monkeypatch).test()
+    assert returned(dag_run, "total") == 14
+    assert emulator_dask.config.stats.by_route.get("POST /api/dask_clusters/{id}/csr") == 3, "a key for each"

@@ -36,9 +36,9 @@ def write_files(home: Path, files: dict[str, dict[str, str]]) -> None:
         path.chmod(int(entry["mode"], 8))
 
 
-def run_pod(home: Path, marker: str, cwd: Path | None = None) -> PodRun:
+def run_pod(home: Path, marker: str, cwd: Path | None = None, extra_env: dict[str, str] | None = None) -> PodRun:
     """Run the job's command in ``home``; every frame line it writes must fit the frame line bound."""
-    env = {**os.environ, "HOME": str(home)}
+    env = {**os.environ, "HOME": str(home), **(extra_env or {})}
     completed = subprocess.run(
         bootstrap_command(sys.executable),
         shell=True,

@@ -306,16 +306,14 @@ def test_cloudpickle_with_another_python_fails_naming_both_versions(tmp_path):
 
 
 def test_cloudpickle_missing_in_the_image_is_said(tmp_path):
-    try:
-        import cloudpickle  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("cloudpickle is installed here, so the pod would find it")
     run = ship(tmp_path, echo, 1)
     _rewrite_settings(run.home, serializer="cloudpickle")
     (run.home / FILES_DIR / PICKLED_ARGUMENTS_FILE).write_text("")
-    rerun = run_pod(run.home, run.marker)
+    # An image without cloudpickle (it is installed here): a package of that name first on the path that is not it.
+    hidden = tmp_path / "no-cloudpickle" / "cloudpickle"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'cloudpickle'\")\n")
+    rerun = run_pod(run.home, run.marker, extra_env={"PYTHONPATH": str(hidden.parent)})
     with pytest.raises(SaturnRemoteError) as caught:
         result_of(rerun, serializer="cloudpickle")
     assert caught.value.reason == "cloudpickle_missing" and "extra_packages" in str(caught.value)
