@@ -57,5 +57,9 @@ def push_link_xcoms(context: Any, ui_url: str, ids: dict[str, Any]) -> None:
     for key, value in ids.items():
         ti.xcom_push(key=key, value=value)
     ti.xcom_push(key=XCOM_SATURN_URL, value=ui_url)
+    task = context.get("task") if hasattr(context, "get") else None
+    note = getattr(task, "note_saturn_resource", None)
+    if callable(note):  # for its OpenLineage facet, read in this process (XComs may not be readable there)
+        note(ids, ui_url)
     if AIRFLOW_V_3:  # Airflow 3 serves links from this key; it would otherwise be set only when the task ends
         ti.xcom_push(key=SaturnResourceLink().xcom_key, value=ui_url)

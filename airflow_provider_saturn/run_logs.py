@@ -52,7 +52,14 @@ def mask_job_secrets(job: Any) -> int:
     variables = job.get("environment_variables") if isinstance(job, dict) else None
     if not isinstance(variables, dict):
         return 0
-    values = [value for value in variables.values() if isinstance(value, str) and value.strip()]
+    from airflow_provider_saturn.lineage import PARENT_VARIABLES
+
+    # The OpenLineage parent's parts are no secret, and short ones ("default") would be masked everywhere.
+    values = [
+        value
+        for name, value in variables.items()
+        if isinstance(value, str) and value.strip() and name not in PARENT_VARIABLES
+    ]
     for value in values[:MAX_MASKED_VALUES]:
         mask_secret(value)
     return min(len(values), MAX_MASKED_VALUES)

@@ -18,6 +18,7 @@ from airflow_provider_saturn.decorators.job_naming import (
     is_task_instances_job,
     task_instance_parts,
 )
+from airflow_provider_saturn.lineage import with_parent_job
 from airflow_provider_saturn.links import XCOM_JOB_ID, XCOM_RUN_NAME, push_link_xcoms, saturn_ui_url
 from airflow_provider_saturn.operators.base import returns_users_value
 from airflow_provider_saturn.operators.jobs import SaturnRunJobOperator
@@ -81,6 +82,9 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
     :param serializer: ``"json"`` (default) or ``"cloudpickle"`` (needs cloudpickle here and in the image, and the
         same Python major.minor, which the pod checks).
     :param python: the image's Python command (default ``"python"``).
+    :param openlineage_inject_parent_job_info: with the OpenLineage provider installed and enabled, the job gets
+        this task's lineage parent information in its environment (default; ``False`` keeps it out), so that
+        an OpenLineage-enabled function reports under the task (see :mod:`airflow_provider_saturn.lineage`).
     :param result_bound: the largest serialized return value, in bytes (default 1 MiB).
     :param payload_bound: the most bytes shipped (source, arguments, bootstrap; default 512 KiB), checked before
         any request.
@@ -281,7 +285,11 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
             "tags": function_job_tags(*parts),
             "instance_size": self.instance_size,
             "image_uri": self.image_uri,
-            "environment_variables": self.environment_variables,
+            "environment_variables": (
+                with_parent_job(self.environment_variables, context)
+                if self.injects_lineage_parent()
+                else self.environment_variables
+            ),
             "start_script": self.start_script,
             "working_dir": self.working_dir,
             "extra_packages": self.extra_packages,
@@ -304,6 +312,11 @@ class _SaturnDecoratedOperator(DecoratedOperator, SaturnRunJobOperator):
             self._job_id = str(job["id"])
             return job, False
         return self._created(context, name, given, "Made anew"), True
+
+    def injects_lineage_parent(self) -> bool:
+        """The job is the task instance's own: its OpenLineage parent goes in unless told not to (the provider
+        installed and enabled; ``openlineage_inject_parent_job_info=False`` keeps it out)."""
+        return self.openlineage_inject_parent_job_info is not False
 
     def _created(self, context: Context, name: str, settings: dict[str, Any], how: str) -> dict[str, Any]:
         """The task instance's job, created now with ``settings`` (and recorded as this task's); ``how`` for the log."""

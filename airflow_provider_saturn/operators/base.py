@@ -13,6 +13,7 @@ from airflow_provider_saturn.client.statuses import ACTIVE_STATUSES
 from airflow_provider_saturn.compat import BaseOperator, default_deferrable
 from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
+from airflow_provider_saturn.lineage import resumed_ids
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
 from airflow_provider_saturn.reattach import remember_started, started_by_earlier_try
 from airflow_provider_saturn.run_logs import FINAL_LOG_READS, LOG_LEFT_IN_SATURN, RunLog, has_log
@@ -107,6 +108,21 @@ class SaturnBaseOperator(SaturnHookMixin, BaseOperator):
         super().__init__(**kwargs)
         self.saturn_conn_id = saturn_conn_id
         self.durable = checked_durable(durable)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed and enabled): a run facet naming the Saturn resource this
+        try acted on (kind, id, run name, project, UI URL; see :mod:`~airflow_provider_saturn.lineage`)."""
+        from airflow_provider_saturn.lineage import saturn_lineage
+
+        return saturn_lineage(self)
+
+    def note_saturn_resource(self, ids: dict[str, Any], ui_url: str | None = None) -> None:
+        """Remember what this try acted on (ids by XCom key, and its UI URL), for its OpenLineage facet."""
+        noted = dict(getattr(self, "_saturn_resource", {}))
+        noted.update({key: str(value) for key, value in ids.items() if isinstance(value, str) and value})
+        if ui_url:
+            noted["saturn_url"] = ui_url
+        self._saturn_resource = noted
 
     def push_project(self, context: Context, project: dict[str, Any]) -> None:
         """XCom the project's ids and Saturn UI URL (before any wait)."""
@@ -321,6 +337,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         started_here = wait.get("started_here")
         if started_here is None:
             started_here = isinstance(event, dict) and event.get("started_here") is True
+        self.note_saturn_resource(resumed_ids(kind, resource_id))
         with self._stopped_on_failure(kind, resource_id, started_here=bool(started_here)):
             accepted = check_event(event, resource_id=resource_id, target=target)
         self.log.info("%s", accepted["message"])

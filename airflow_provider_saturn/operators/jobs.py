@@ -66,6 +66,12 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
     :param job_name: or the job's name. Templated.
     :param fetch_logs: copy the run's log into the task log (default True).
     :param timeout: the longest wait (default 24 hours).
+    :param openlineage_inject_parent_job_info: with the OpenLineage provider installed and enabled, put this
+        task's lineage parent information (``OPENLINEAGE_PARENT_ID`` and its parts, see
+        :mod:`~airflow_provider_saturn.lineage`) into the job's environment before a new run starts, so that an
+        OpenLineage-enabled program in the run reports under this task. Saturn's start takes no environment, so
+        the job itself is updated (its other variables kept): two tasks starting one job at once may swap
+        parents. Default: ``[openlineage] spark_inject_parent_job_info``, as the Databricks and Spark providers.
     :return: the run: ``job_id``, ``run_name``, ``status``, ``started_at``, ``completed_at``. Pushed before any
         wait: XComs ``job_id``, ``run_name`` and ``saturn_url`` (the **Open in Saturn Cloud** link).
     """
@@ -83,9 +89,11 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         job_name: str | None = None,
         fetch_logs: bool = True,
         timeout: float | timedelta = timedelta(hours=24),
+        openlineage_inject_parent_job_info: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(timeout=timeout, **kwargs)
+        self.openlineage_inject_parent_job_info = openlineage_inject_parent_job_info
         if (job_id is None) == (job_name is None) and not self.makes_its_own_job:
             raise ValueError(f"{type(self).__name__} takes exactly one of job_id and job_name")
         self.job_id = job_id
@@ -112,6 +120,7 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             self.mask_job_secrets(job_id, job)
         run = self.earlier_run(context, job_id)
         if run is None:
+            self.pass_lineage_parent(context, job_id, job)
             run = self.start_run(context, job_id)
         push_link_xcoms(
             context,
@@ -133,6 +142,27 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
             mask_job_secrets(job if job is not None else self.hook.get_job(job_id))
         except SaturnError as error:  # the start says what is wrong, if anything is
             self.log.debug("Could not read job %s to mask its environment values: %s", job_id, error)
+
+    def injects_lineage_parent(self) -> bool:
+        """Whether this task passes its OpenLineage parent information to the run (see the parameter)."""
+        from airflow_provider_saturn.lineage import inject_by_default
+
+        chosen = self.openlineage_inject_parent_job_info
+        return inject_by_default() if chosen is None else bool(chosen)
+
+    def pass_lineage_parent(self, context: Context, job_id: str, job: dict[str, Any] | None) -> None:
+        """Put the task's OpenLineage parent information into the job's environment (only the ``OPENLINEAGE_``
+        variables change; nothing is sent when OpenLineage is off or they are there already)."""
+        from airflow_provider_saturn.lineage import PARENT_VARIABLES, with_parent_job
+
+        if not self.injects_lineage_parent():
+            return
+        current = (job if job is not None else self.hook.get_job(job_id)).get("environment_variables") or {}
+        wanted = with_parent_job(dict(current), context)
+        if wanted is None or wanted == current:
+            return
+        self.hook.update_job(job_id, environment_variables=wanted)
+        self.log.info("Passed this task's OpenLineage parent to job %s (%s)", job_id, ", ".join(PARENT_VARIABLES[:1]))
 
     def start_run(self, context: Context, job_id: str, *, new_job: bool = False) -> dict[str, Any]:
         """Start a run of the job and know it; with a task state store, the start is recorded just before it is
