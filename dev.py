@@ -4,7 +4,8 @@
     python dev.py demo      # start the Saturn emulator and run the demo against it
     python dev.py test      # every test, on Airflow 3 and on Airflow 2.11
     python dev.py lint      # ruff and mypy
-    python dev.py package   # build the wheel and sdist (dist/), install each in a fresh venv and check it
+    python dev.py package   # build the wheel and sdist (dist/), twine check them, install each in a fresh venv
+    python dev.py docs      # the documentation site (docs/) into docs/_build/html, every warning an error
     python dev.py bench     # the benchmarks (benchmarks/RESULTS.md)
     python dev.py e2e       # a real Airflow 3.3 deployment (Postgres, Redis, Celery) and its scenarios
     python dev.py tools     # only make sure uv is there, and say which one is used
@@ -16,7 +17,8 @@ the Debian packages it needs (postgresql, redis-server) with apt-get when run as
 Uses the ``uv`` on PATH; without one, installs uv once into ``.dev-tools/uv`` (``pip install --target``,
 so never into the Python running this script: it works on a Debian/Ubuntu system Python, PEP 668).
 Then the locked environments (uv.lock): ``.venv`` for Airflow 3 and ``.venv-af2`` for Airflow 2.11 (and
-``.venv-bench``, ``.venv-e2e`` for the benchmarks and the end-to-end deployment).
+``.venv-bench``, ``.venv-e2e`` for the benchmarks and the end-to-end deployment, ``.venv-docs`` for Sphinx and
+twine).
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ LINES: dict[str, dict[str, Any]] = {
     "2": {"venv": ".venv-af2", "groups": ["--no-group", "airflow3", "--group", "airflow2"]},
     "bench": {"venv": ".venv-bench", "groups": ["--group", "bench"]},
     "e2e": {"venv": ".venv-e2e", "groups": ["--no-default-groups", "--group", "e2e"]},
+    # The default groups too: autodoc imports the package, the hooks and operators with Airflow 3.
+    "docs": {"venv": ".venv-docs", "groups": ["--group", "docs"]},
 }
+DOCS_SOURCE = ROOT / "docs"
+DOCS_HTML = DOCS_SOURCE / "_build" / "html"
 # What `dev.py e2e` needs of the system: a Debian package for each program, found on PATH or where Debian puts it.
 E2E_SYSTEM_PACKAGES: dict[str, tuple[str, ...]] = {
     "postgresql": ("initdb", "postgres"),
@@ -173,6 +179,35 @@ def lint() -> None:
 
 def bench() -> None:
     run([python_of("bench"), "-m", "benchmarks"])
+
+
+def docs() -> None:
+    """Build the documentation site (docs/) into docs/_build/html with Sphinx, from scratch each time (``-E``:
+    an incremental build would not repeat the warnings of pages it does not rewrite), every warning an error
+    (``-W --keep-going``: all of them are listed before it fails) and every broken cross reference a warning
+    (``-n``, nitpicky)."""
+    started = time.monotonic()
+    python = python_of("docs")
+    run(
+        [
+            python,
+            "-m",
+            "sphinx",
+            "-b",
+            "html",
+            "-E",
+            "-a",
+            "-n",
+            "-W",
+            "--keep-going",
+            "-q",
+            str(DOCS_SOURCE),
+            str(DOCS_HTML),
+        ],
+        error="the documentation build failed: every Sphinx warning is an error (see above)",
+    )
+    index = DOCS_HTML / "index.html"
+    print(f"docs built in {time.monotonic() - started:.0f} s: open {index.relative_to(ROOT)} ({index.as_uri()})")
 
 
 # ---------------------------------------------------------------------------------------------- e2e
@@ -327,6 +362,7 @@ def _wheel_contents(wheel: Path) -> dict[str, bytes]:
 def package() -> None:
     """Build the wheel and the sdist into dist/ and prove a user can install and use each in a fresh venv:
 
+    - ``twine check --strict`` passes on both: metadata complete, the long description (README.md) renders;
     - the wheel (built from the sdist, as ``uv build`` does) is byte for byte the wheel built straight from the tree;
     - the wheel with ``[emulator]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider
       entry point, ProvidersManager, the emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it;
@@ -345,6 +381,10 @@ def package() -> None:
     for built in (wheel, sdist):
         if not built.is_file():
             fail(f"uv build did not produce {built.relative_to(ROOT)}")
+    run(
+        [python_of("docs"), "-m", "twine", "check", "--strict", str(wheel), str(sdist)],
+        error="twine check failed: the package's metadata or long description (README.md) would not render on PyPI",
+    )
 
     with tempfile.TemporaryDirectory(prefix="saturn-package-") as temp:
         work = Path(temp)
@@ -409,6 +449,8 @@ def main() -> None:
         package()
     elif command == "bench":
         bench()
+    elif command == "docs":
+        docs()
     elif command == "e2e":
         e2e(sys.argv[2:])
     elif command == "tools":

@@ -13,6 +13,23 @@ CONNECTION_TYPE = "saturn"
 DEFAULT_CONN_ID = "saturn_default"
 HOOK_CLASS_NAME = "airflow_provider_saturn.hooks.saturn.SaturnHook"
 
+# The how-to pages of the documentation site (docs/, built by ``python dev.py docs``), as paths from the
+# repository's root: the provider schema asks for paths that start with /docs/.
+HOW_TO_GUIDES = [
+    f"/docs/howto/{page}.md"
+    for page in (
+        "projects",
+        "workspaces-dask",
+        "jobs",
+        "deployments",
+        "idle-shutdown",
+        "sensors",
+        "deferrable",
+        "task-saturn",
+        "dask",
+    )
+]
+
 # The connection form, declared once and served two ways: as provider info on Airflow 3.2+
 # (``ui-field-behaviour``) and through ``SaturnHook.get_ui_field_behaviour`` on older lines.
 # Placeholders only for host, schema, login, password, port or extra: Airflow (2.11 and 3.x alike) prefixes any
@@ -52,6 +69,7 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": "Saturn Cloud",
                 "external-doc-url": "https://saturncloud.io/docs/",
+                "how-to-guide": HOW_TO_GUIDES,
                 "tags": ["service"],
             }
         ],

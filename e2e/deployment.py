@@ -1,5 +1,6 @@
-"""The whole deployment: Postgres, Redis, the Saturn emulator and six Airflow processes, up, healthy and down;
-and a second Saturn emulator, in runner mode, started by the scenarios that run ``@task.saturn`` functions.
+"""The whole deployment: Postgres, Redis, the Saturn emulator (in real-Dask mode: a started Dask cluster runs a
+real scheduler and workers, its child processes) and six Airflow processes, up, healthy and down; and a second
+Saturn emulator, in runner mode, started by the scenarios that run ``@task.saturn`` functions.
 
 Airflow components, each in a session of its own with its log in ``<work>/logs/<name>.log`` (a restart writes
 ``<name>-2.log``, and so on): ``api-server`` (the only one that listens, on 127.0.0.1), ``scheduler``,
@@ -29,6 +30,12 @@ RUNNER_MAX_PROCESSES = 4
 """Job run processes the runner emulator runs at once (more wait ``pending``)."""
 RUNNER_MAX_RUN_SECONDS = 300.0
 """How long one job run process may run before the runner emulator kills it."""
+DASK_MAX_PROCESSES = 8
+"""Dask schedulers and workers the main emulator runs at once (a scenario's cluster is one and two)."""
+DASK_MAX_WORKERS = 4
+"""Workers of one of its Dask clusters, at most."""
+DASK_START_TIMEOUT = 90.0
+"""Seconds a Dask cluster has to answer with its workers joined (on 2 busy cores), else it is in ``error``."""
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer", *WORKERS)
 HEALTH_PARTS = ("scheduler", "triggerer", "dag_processor")
 
@@ -55,7 +62,14 @@ class Deployment:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.postgres = Postgres(processes, work / "postgres", self.log_dir)
         self.redis = Redis(processes, work / "redis", self.log_dir)
-        self.emulator = Emulator(processes, self.log_dir)
+        self.emulator = Emulator(
+            processes,
+            self.log_dir,
+            real_dask=True,
+            max_dask_processes=DASK_MAX_PROCESSES,
+            max_dask_workers=DASK_MAX_WORKERS,
+            dask_start_timeout=DASK_START_TIMEOUT,
+        )
         self.runner = Emulator(
             processes,
             self.log_dir,
@@ -93,7 +107,7 @@ class Deployment:
         self.redis.start()
         self.say(f"Redis on 127.0.0.1:{self.redis.port}")
         self.emulator.start()
-        self.say(f"Saturn emulator at {self.emulator.url}")
+        self.say(f"Saturn emulator at {self.emulator.url} (real Dask clusters, at most {DASK_MAX_PROCESSES} processes)")
         dag_files = prepare_home(self.settings)
         self.dag_ids = {Path(name).stem for name in dag_files}
         self._migrate()

@@ -47,6 +47,7 @@ with DAG(
     tags=["saturn", "example"],
     default_args={"retries": 0},
 ) as dag:
+    # [START howto_operator_create_job]
     create_job = SaturnCreateJobOperator(
         task_id="create_or_update_job",
         name="features-refresh",
@@ -54,6 +55,7 @@ with DAG(
         description="Refreshes the features the features-api deployment serves; run by Airflow",
         if_exists="update",
     )
+    # [END howto_operator_create_job]
     create_failing_job = SaturnCreateJobOperator(
         task_id="create_failing_job",
         name="features-validate",
@@ -61,6 +63,7 @@ with DAG(
         description="Fails on purpose: how a failed run shows in Airflow",
         if_exists="update",
     )
+    # [START howto_operator_start_deployment]
     start_deployment = SaturnStartDeploymentOperator(
         task_id="start_deployment",
         deployment_name=DEPLOYMENT,
@@ -68,6 +71,8 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(minutes=20),
     )
+    # [END howto_operator_start_deployment]
+    # [START howto_operator_run_job]
     run_job = SaturnRunJobOperator(
         task_id="run_job",
         job_id="{{ ti.xcom_pull(task_ids='create_or_update_job', key='job_id') }}",
@@ -75,6 +80,7 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=1),
     )
+    # [END howto_operator_run_job]
     run_failing_job = SaturnRunJobOperator(
         task_id="run_failing_job",
         job_id="{{ ti.xcom_pull(task_ids='create_failing_job', key='job_id') }}",
@@ -82,12 +88,14 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(hours=1),
     )
+    # [START howto_operator_stop_deployment]
     stop_deployment = SaturnStopDeploymentOperator(
         task_id="stop_deployment",
         deployment_name=DEPLOYMENT,
         trigger_rule="all_done",
         poll_interval=POLL_INTERVAL,
     )
+    # [END howto_operator_stop_deployment]
 
     @task(trigger_rule="one_failed", retries=0)
     def fail_run_if_a_step_failed() -> None:

@@ -18,12 +18,14 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow import DAG
 
+# [START howto_operator_idle_settings]
 IDLE: dict[str, Any] = {
     "idle_for": timedelta(hours=2),
     "cpu_below": 0.1,  # cores, summed over the resource's pods
     "kinds": ["workspace", "dask_cluster"],
     "exclude": ["production-dashboard", "tag:keep=always"],
 }
+# [END howto_operator_idle_settings]
 
 with DAG(
     dag_id="saturn_nightly_shutdown",
@@ -32,6 +34,8 @@ with DAG(
     catchup=False,
     tags=["saturn", "example"],
 ) as dag:
+    # [START howto_operator_idle_dry_run_then_stop]
     report = SaturnStopIdleResourcesOperator(task_id="report_idle_resources", dry_run=True, **IDLE)
     stop = SaturnStopIdleResourcesOperator(task_id="stop_idle_resources", **IDLE)
     report >> stop
+# [END howto_operator_idle_dry_run_then_stop]

@@ -34,6 +34,7 @@ with DAG(
     catchup=False,
     tags=["saturn", "example"],
 ) as dag:
+    # [START howto_operator_create_project_update]
     create = SaturnCreateProjectOperator(
         task_id="create_project",
         name="lifecycle-demo",
@@ -43,12 +44,16 @@ with DAG(
         jupyter_size="medium",
         jupyter_disk_space="10Gi",
     )
+    # [END howto_operator_create_project_update]
+    # [START howto_operator_update_project]
     update = SaturnUpdateProjectOperator(
         task_id="update_project",
         project_id=PROJECT,
         description="Updated by {{ dag.dag_id }} in run {{ run_id }}",
         jupyter_size="large",
     )
+    # [END howto_operator_update_project]
+    # [START howto_sensor_jupyter_server]
     start = SaturnStartJupyterOperator(task_id="start_jupyter", jupyter_server_id=PROJECT, wait_for_completion=False)
     wait = SaturnJupyterServerSensor(
         task_id="wait_until_running",
@@ -58,8 +63,11 @@ with DAG(
         poke_interval=POLL_INTERVAL,
         timeout=20 * 60,
     )
+    # [END howto_sensor_jupyter_server]
     stop = SaturnStopJupyterOperator(task_id="stop_jupyter", jupyter_server_id=PROJECT, poll_interval=POLL_INTERVAL)
+    # [START howto_operator_delete_project]
     delete = SaturnDeleteProjectOperator(
         task_id="delete_project", project_id=PROJECT, ignore_missing=True, trigger_rule="all_done"
     )
+    # [END howto_operator_delete_project]
     create >> update >> start >> wait >> stop >> delete

@@ -47,6 +47,7 @@ with DAG(
     tags=["saturn", "example"],
     default_args={"retries": 0},
 ) as dag:
+    # [START howto_operator_create_project_reuse]
     project = SaturnCreateProjectOperator(
         task_id="create_or_reuse_project",
         name="features-nightly",
@@ -56,6 +57,8 @@ with DAG(
         jupyter_auto_shutoff="1 hour",
         dask_cluster={"n_workers": 2, "worker_size": "xlarge", "scheduler_size": "medium"},
     )
+    # [END howto_operator_create_project_reuse]
+    # [START howto_operator_start_jupyter_dask]
     start_jupyter = SaturnStartJupyterOperator(
         task_id="start_jupyter",
         jupyter_server_id=PROJECT,
@@ -70,6 +73,7 @@ with DAG(
         poll_interval=POLL_INTERVAL,
         timeout=timedelta(minutes=20),
     )
+    # [END howto_operator_start_jupyter_dask]
 
     # [START howto_decorator_saturn_dask]
     @task.saturn_dask(project_id=PROJECT, connect_timeout=60)
@@ -93,13 +97,16 @@ with DAG(
     total = total_of_features(ROWS)  # type: ignore[call-arg]  # dask_client is given when the function runs
     checked = check_total(total, ROWS)  # type: ignore[arg-type]  # an XComArg, resolved at run time
 
+    # [START howto_operator_stop_dask_jupyter]
     stop_dask = SaturnStopDaskClusterOperator(
         task_id="stop_dask", project_id=PROJECT, trigger_rule="all_done", poll_interval=POLL_INTERVAL
     )
     stop_jupyter = SaturnStopJupyterOperator(
         task_id="stop_jupyter", jupyter_server_id=PROJECT, trigger_rule="all_done", poll_interval=POLL_INTERVAL
     )
+    # [END howto_operator_stop_dask_jupyter]
 
+    # [START howto_cleanup_watcher]
     @task(trigger_rule="one_failed", retries=0)
     def fail_run_if_a_step_failed() -> None:
         """The stops succeed even after a failed job: this keeps the run from being marked a success."""
@@ -108,3 +115,4 @@ with DAG(
     project >> start_jupyter >> start_dask >> total
     checked >> stop_dask >> stop_jupyter
     [project, start_jupyter, start_dask, total, checked] >> fail_run_if_a_step_failed()
+# [END howto_cleanup_watcher]

@@ -142,3 +142,101 @@ def test_dev_py_prefers_the_uv_on_path(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"uv: {fake_uv} (uv 9.9.9 (on PATH))" in result.stdout
     assert not (dev_py.parent / ".dev-tools").exists()
+
+
+# A uv that records its calls and makes what ``uv build`` would (a wheel and an sdist), and a Python for the
+# docs environment that records its calls and exits with $FAKE_PYTHON_EXIT: ``dev.py docs`` and the twine step
+# of ``dev.py package`` are checked for what they run and what they do with the answer, in a copy of dev.py.
+FAKE_UV = """#!{python}
+import json, os, sys, zipfile
+from pathlib import Path
+
+with open(os.environ["FAKE_CALLS"], "a") as calls:
+    calls.write(json.dumps(["uv", *sys.argv[1:], os.environ.get("UV_PROJECT_ENVIRONMENT", "")]) + "\\n")
+arguments = sys.argv[1:]
+if arguments[0] == "build":
+    out = Path(arguments[arguments.index("--out-dir") + 1])
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out / "airflow_provider_saturn-0.1.0-py3-none-any.whl", "w") as wheel:
+        wheel.writestr("airflow_provider_saturn/__init__.py", "")
+    if "--wheel" not in arguments:
+        (out / "airflow_provider_saturn-0.1.0.tar.gz").write_bytes(b"sdist")
+sys.exit(1 if arguments[0] == "venv" else 0)
+"""
+FAKE_PYTHON = """#!/bin/sh
+printf '%s\\n' "$*" >> "$FAKE_CALLS.python"
+exit "${FAKE_PYTHON_EXIT:-0}"
+"""
+
+
+def checkout_with_fakes(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """A copy of dev.py with pyproject.toml, a recording uv on PATH and a recording docs Python."""
+    checkout = tmp_path / "checkout"
+    dev_py = copy_of_dev_py(checkout)
+    shutil.copy2(ROOT / "pyproject.toml", checkout / "pyproject.toml")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "uv").write_text(FAKE_UV.format(python=sys.executable))
+    (bin_dir / "uv").chmod(0o755)
+    docs_python = checkout / ".venv-docs" / "bin" / "python"
+    docs_python.parent.mkdir(parents=True)
+    docs_python.write_text(FAKE_PYTHON)
+    docs_python.chmod(0o755)
+    calls = tmp_path / "calls"
+    env = env_without_uv()
+    env.update({"PATH": os.pathsep.join([str(bin_dir), env["PATH"]]), "FAKE_CALLS": str(calls)})
+    return dev_py, env, calls
+
+
+def recorded(calls: Path) -> tuple[list[list[str]], list[str]]:
+    """The uv calls (arguments, then UV_PROJECT_ENVIRONMENT) and the docs Python's command lines."""
+    import json
+
+    uv_calls = [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+    python = Path(f"{calls}.python")
+    return uv_calls, python.read_text().splitlines() if python.exists() else []
+
+
+def test_dev_py_docs_builds_with_sphinx_in_the_docs_environment_warnings_as_errors(tmp_path):
+    dev_py, env, calls = checkout_with_fakes(tmp_path)
+    checkout = dev_py.parent
+    built = run([sys.executable, dev_py, "docs"], env=env, cwd=checkout)
+    assert built.returncode == 0, built.stdout + built.stderr
+    uv_calls, python_calls = recorded(calls)
+    assert uv_calls == [["uv", "sync", "--frozen", "--python", "3.11", "--group", "docs", str(checkout / ".venv-docs")]]
+    html = checkout / "docs" / "_build" / "html"
+    assert python_calls == [f"-m sphinx -b html -E -a -n -W --keep-going -q {checkout / 'docs'} {html}"]
+    assert f"open docs/_build/html/index.html ({(html / 'index.html').as_uri()})" in built.stdout
+
+    env["FAKE_PYTHON_EXIT"] = "2"  # Sphinx found warnings
+    failed = run([sys.executable, dev_py, "docs"], env=env, cwd=checkout)
+    assert failed.returncode == 2
+    assert "every Sphinx warning is an error" in failed.stderr
+    assert "open docs/_build/html" not in failed.stdout
+
+
+def test_dev_py_package_twine_checks_the_wheel_and_sdist_before_anything_else(tmp_path):
+    dev_py, env, calls = checkout_with_fakes(tmp_path)
+    checkout = dev_py.parent
+    dist = checkout / "dist"
+    wheel, sdist = (
+        dist / "airflow_provider_saturn-0.1.0-py3-none-any.whl",
+        dist / "airflow_provider_saturn-0.1.0.tar.gz",
+    )
+
+    env["FAKE_PYTHON_EXIT"] = "1"  # twine check fails: the long description would not render
+    refused = run([sys.executable, dev_py, "package"], env=env, cwd=checkout)
+    assert refused.returncode == 1
+    assert "twine check failed" in refused.stderr
+    uv_calls, python_calls = recorded(calls)
+    assert [call[1] for call in uv_calls] == ["build", "sync"], "nothing is installed after a failed twine check"
+    assert python_calls == [f"-m twine check --strict {wheel} {sdist}"]
+
+    calls.unlink()
+    Path(f"{calls}.python").unlink()
+    env["FAKE_PYTHON_EXIT"] = "0"
+    passed = run([sys.executable, dev_py, "package"], env=env, cwd=checkout)
+    uv_calls, python_calls = recorded(calls)
+    assert python_calls == [f"-m twine check --strict {wheel} {sdist}"]
+    assert [call[1] for call in uv_calls] == ["build", "sync", "build", "venv"], passed.stdout + passed.stderr
+    assert "the sdist builds the same wheel as the tree" in passed.stdout, "the package checks go on after twine"

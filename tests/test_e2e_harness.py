@@ -183,7 +183,7 @@ def test_hostname_callable(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_scenario_selection():
-    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+    assert [s.key for s in SCENARIOS] == ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
     assert [s.key for s in select(None, quick=True, scale_run=False)] == list(QUICK)
     assert [s.key for s in select(None, quick=False, scale_run=True)][-1] == "scale"
     assert [s.key for s in select(["f", "a"], quick=False, scale_run=False)] == ["f", "a"]
@@ -316,3 +316,85 @@ def test_the_runner_emulator_and_its_job_processes_are_stopped_with_the_harness(
     finally:
         processes.stop_all(grace=5)
     assert not alive(tree)
+
+
+def test_the_main_emulator_runs_real_dask_clusters_within_bounds(tmp_path: Path):
+    """The deployment's main emulator starts a real Dask scheduler and workers for a started cluster (the example
+    DAG and scenario j compute on them), bounded, on 127.0.0.1; the runner emulator does not."""
+    deployment = Deployment(tmp_path, Processes(subreaper=False), say=lambda _: None)
+    main, runner = deployment.emulator.command(), deployment.runner.command()
+    assert "--real-dask" in main and "--real-dask" not in runner
+    assert main[main.index("--host") + 1] == "127.0.0.1"
+    assert 3 <= int(main[main.index("--max-dask-processes") + 1]) <= 8, "room for one cluster of 2, not more"
+    assert 2 <= int(main[main.index("--max-dask-workers") + 1]) <= 4
+    assert 0 < float(main[main.index("--dask-start-timeout") + 1]) <= 120
+    assert "--run-commands" not in main
+
+
+def test_dask_role_names_the_launchers_processes_only(tmp_path: Path):
+    """A process counts as a Dask scheduler or worker by the launcher it runs and the role that follows it."""
+    from e2e.emulator import command_line, dask_role
+
+    python = [sys.executable, "-c", "import time; time.sleep(300)"]
+    processes = Processes(subreaper=False)
+    launched = {
+        role: processes.start(role, [*python, "/x/dask_launcher.py", role], log_path=tmp_path / role)
+        for role in ("scheduler", "worker", "nanny")
+    }
+    other = processes.start("other", [*python, "launcher.py", "worker"], log_path=tmp_path / "other")
+    try:
+        wait_for(lambda: all(command_line(c.pid)[-1:] == [c.name] for c in launched.values()), timeout=30, what="them")
+        assert {name: dask_role(child.pid) for name, child in launched.items()} == {
+            "scheduler": "scheduler",
+            "worker": "worker",
+            "nanny": None,  # not a role the launcher has
+        }
+        assert dask_role(other.pid) is None and dask_role(os.getpid()) is None
+    finally:
+        processes.stop_all(grace=5)
+    assert command_line(other.pid) == [] and dask_role(other.pid) is None, "a process that is gone has no role"
+
+
+def test_real_dask_processes_are_seen_gone_after_a_stop_and_stopped_with_the_harness(tmp_path: Path):
+    """The harness finds a real cluster's scheduler and workers among the emulator's descendants (the scenarios
+    prove with it that a cluster ran and that its stop left nothing); a stop of the cluster ends them, and so does
+    the harness's stop of the emulator, which leaves none of them behind."""
+    from e2e.emulator import DaskProcessWatch, Emulator
+
+    processes = Processes(subreaper=False)
+    emulator = Emulator(processes, tmp_path, transition_seconds=0.1, real_dask=True, max_dask_processes=4)
+    emulator.start()
+    try:
+        with emulator.client() as client:
+            project = client.create_project("harness-dask")
+            cluster_id = client.create_dask_cluster(project["id"], n_workers=1)["id"]
+
+        def running() -> bool:
+            with emulator.client() as client:
+                return bool(client.get_dask_cluster(cluster_id)["status"] == "running")
+
+        watch = DaskProcessWatch(emulator, interval=0.1).start()
+        try:
+            with emulator.client() as client:
+                client.start_dask_cluster(cluster_id)
+            wait_for(running, timeout=90, what="the real cluster to run")
+            seen = emulator.dask_processes()
+            assert sorted(seen.values()) == ["scheduler", "worker"]
+            assert emulator.child is not None and set(seen) <= emulator.child.tree()
+            with emulator.client() as client:
+                client.stop_dask_cluster(cluster_id)
+            assert emulator.dask_processes_gone(timeout=30) is not None
+        finally:
+            watch.stop()
+        assert watch.seen("scheduler") | watch.seen("worker") == set(seen)
+        assert watch.with_processes() and not watch.sample().processes
+        with emulator.client() as client:
+            client.start_dask_cluster(cluster_id)
+        wait_for(running, timeout=90, what="the real cluster to run again")
+        again = set(emulator.dask_processes())
+        assert len(again) == 2 and not again & set(seen), "a new start: new processes"
+    finally:
+        processes.stop_all(grace=5)
+    # The emulator ends its clusters as it stops; a process it left (it exited first) ends when it sees its parent
+    # gone, within a poll; the harness itself (the subreaper there, not here) would sweep it.
+    wait_for(lambda: not alive(again), timeout=15, interval=0.1, what="the emulator's Dask processes to end with it")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from airflow_provider_saturn import __version__
+from airflow_provider_saturn.get_provider_info import get_provider_info
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_providers_manager_sees_the_provider_and_its_hook() -> None:
@@ -64,3 +69,26 @@ def test_airflow_api_serves_the_connection_form(airflow_db, monkeypatch) -> None
     extra_fields = saturn["extra_fields"]
     assert extra_fields["timeout"]["schema"]["title"] == "Request timeout (seconds)"
     assert extra_fields["max_attempts"]["value"] == 5
+
+
+def test_provider_info_is_valid_for_the_installed_airflow() -> None:
+    """What Airflow validates each provider's info against (its schema has no ``how-to-guide`` on 3.x but lets
+    keys through; 2.11's names it)."""
+    import airflow
+    import jsonschema
+
+    schema = json.loads((Path(airflow.__file__).parent / "provider_info.schema.json").read_text())
+    jsonschema.validate(get_provider_info(), schema)
+
+
+def test_every_how_to_page_is_a_how_to_guide_of_the_integration() -> None:
+    (integration,) = get_provider_info()["integrations"]
+    guides = integration["how-to-guide"]
+    assert all(guide.startswith("/docs/") for guide in guides), "the provider schema asks for /docs/ paths"
+    missing = [guide for guide in guides if not (ROOT / guide.lstrip("/")).is_file()]
+    assert missing == [], f"how-to guides without a page in docs/: {missing}"
+    pages = {f"/docs/howto/{page.name}" for page in (ROOT / "docs" / "howto").glob("*.md")}
+    pages -= {"/docs/howto/index.md", "/docs/howto/example-dags.md"}
+    assert pages == set(guides), "each how-to page of docs/howto/ is listed once, and nothing else"
+    decorators = {decorator["name"] for decorator in get_provider_info()["task-decorators"]}
+    assert decorators == {"saturn", "saturn_dask"}

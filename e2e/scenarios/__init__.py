@@ -13,6 +13,7 @@ from types import ModuleType
 from e2e.deployment import Deployment
 from e2e.evidence import Evidence
 from e2e.scenarios import (
+    dask_worker_kill,
     example_dags,
     execution_timeout,
     job_reattach,
@@ -49,6 +50,7 @@ SCENARIOS = [
         saturn_outage,
         job_reattach,
         saturn_task_reattach,
+        dask_worker_kill,
     )
 ]
 """Every scenario of a full run, in order."""

@@ -174,3 +174,13 @@ def wait_retry_elsewhere(
         f"{time.monotonic() - killed_at:.0f}s after the kill (heartbeat timeout {HEARTBEAT_TIMEOUT}s)"
     )
     deployment.start(victim)
+
+
+def stored(value: Any) -> Any:
+    """An XCom value as the REST API gives it: the stored JSON, as a text or already parsed."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

@@ -1,6 +1,8 @@
 """a) The example DAGs, as shipped, on the real deployment: sync and deferred waits.
 
-- ``saturn_workspace_before_job``: deferred starts (Jupyter, Dask), sync stops;
+- ``saturn_workspace_before_job``: deferred starts (Jupyter, Dask), a ``@task.saturn_dask`` step that computes on
+  the cluster (the emulator runs it for real: a ``distributed`` scheduler and two workers, mutual TLS) and a step
+  that checks its result, sync stops;
 - ``saturn_project_lifecycle``: create, update, a start that does not wait, a sensor in reschedule mode, a sync
   stop, a delete;
 - ``saturn_job_pipeline``: a deferred deployment start and deferred job runs whose log is followed in the
@@ -8,7 +10,10 @@
 
 Checked against Saturn (the emulator): what each DAG made, started, stopped and deleted, by request count and by
 final state. Checked in Airflow: every task's state, and that each deferred wait ran in the triggerer: its row in
-the trigger table (class, triggerer job) while deferred, and its start and its event in the triggerer's log.
+the trigger table (class, triggerer job) while deferred, and its start and its event in the triggerer's log. The
+computation: its value, read through the REST API (the ``return_value`` XComs of ``total_of_features``, computed
+by the cluster's two workers for a Celery worker's task, and of ``check_total``); the emulator's Dask processes
+(a scheduler and two workers while the cluster ran, none once ``stop_dask`` stopped it), sampled every 0.5 s.
 """
 
 from __future__ import annotations
@@ -16,18 +21,20 @@ from __future__ import annotations
 import contextlib
 import json
 
-from e2e.deployment import Deployment, hostname_of
-from e2e.emulator import count
+from e2e.deployment import Deployment, component_of, hostname_of
+from e2e.emulator import DaskProcessWatch, count
 from e2e.evidence import Evidence
 from e2e.metadb import TriggerRow
 from e2e.scenarios.common import (
     TRIGGER_CLASS,
     requests_summary,
     run_id,
+    stored,
     trigger_log,
     trigger_started_and_fired,
     watch_triggers,
 )
+from e2e.waiting import wait_for
 
 KEY = "a"
 TITLE = "example DAGs (sync + deferred)"
@@ -44,7 +51,8 @@ DESIGN = {
             "create_or_reuse_project": "success",
             "start_jupyter": "success",
             "start_dask": "success",
-            "run_job": "success",
+            "total_of_features": "success",
+            "check_total": "success",
             "stop_dask": "success",
             "stop_jupyter": "success",
             "fail_run_if_a_step_failed": "skipped",
@@ -83,6 +91,8 @@ EXPECTED_REQUESTS = {
     "POST /api/dask_clusters/{id}/start": 1,
     "POST /api/workspaces/{id}/stop": 2,
     "POST /api/dask_clusters/{id}/stop": 1,
+    "GET /api/dask_clusters/{id}/info": 1,  # total_of_features connects: the scheduler's address,
+    "POST /api/dask_clusters/{id}/csr": 1,  # and its client certificate
     "DELETE /api/workspaces/{id}": 1,
     "POST /api/jobs": 2,
     "POST /api/jobs/{id}/start": 2,
@@ -95,9 +105,15 @@ DEFERRED_TASKS = {
 }
 
 
+ROWS = 1_000_000  # as in the DAG
+COMPUTED = {"total": ROWS * (ROWS - 1) // 2, "workers": 2}  # what total_of_features returns
+DASK_WORKERS = 2  # features-nightly's cluster
+
+
 def run(deployment: Deployment, evidence: Evidence) -> None:
     api, saturn = deployment.api, deployment.emulator
     saturn.reset(transition_seconds=3)
+    wait_for(lambda: not saturn.dask_processes(), timeout=30, what="earlier Dask clusters' processes to end")
     saturn.post("/api/deployments", {"name": DEPLOYMENT, "command": "python -m http.server 8000"})
     saturn.clear_stats()
     # With a logical date, as a scheduled run has: saturn_project_lifecycle renders {{ ds }}, which Airflow 3
@@ -115,7 +131,11 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
                     finished[dag_id] = state
         return len(finished) == len(runs)
 
-    triggers = watch_triggers(deployment, runs, until=all_finished, timeout=300)
+    watch = DaskProcessWatch(saturn).start()
+    try:
+        triggers = watch_triggers(deployment, runs, until=all_finished, timeout=300)
+    finally:
+        watch.stop()
     stats = saturn.stats()
     evidence.require(len(finished) == len(runs), f"all three runs finished (got {sorted(finished)})")
 
@@ -135,12 +155,37 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
     }
     evidence.check(
         not wrong,
-        "Saturn saw each create/update/start/stop/delete exactly as often as the DAGs ask"
-        + (f"; differing (seen, expected): {wrong}" if wrong else ""),
+        "Saturn saw each create/update/start/stop/delete, and the cluster's info and CSR, exactly as often as the "
+        "DAGs ask" + (f"; differing (seen, expected): {wrong}" if wrong else ""),
     )
     _check_saturn_state(deployment, evidence)
+    _check_computation(deployment, evidence, runs[WORKSPACE_DAG], watch)
     _check_triggers(deployment, evidence, triggers)
     _check_job_log(deployment, evidence, runs[JOB_DAG])
+
+
+def _check_computation(deployment: Deployment, evidence: Evidence, run: str, watch: DaskProcessWatch) -> None:
+    """total_of_features computed on a real Dask cluster of the emulator, from a Celery worker: its value and
+    check_total's (REST), the cluster's processes while it ran, and none left after stop_dask."""
+    api = deployment.api
+    value = stored(api.xcom(WORKSPACE_DAG, run, "total_of_features", "return_value"))
+    checked = stored(api.xcom(WORKSPACE_DAG, run, "check_total", "return_value"))
+    where = component_of(api.task_instance(WORKSPACE_DAG, run, "total_of_features")["hostname"])
+    evidence.check(
+        value == COMPUTED and checked == COMPUTED["total"] and where.startswith("worker-"),
+        f"{WORKSPACE_DAG}.total_of_features ran on {where} and its return_value XCom (REST) is {value!r}; "
+        f"check_total's is {checked!r}",
+    )
+    live = watch.with_processes()
+    schedulers, workers = watch.seen("scheduler"), watch.seen("worker")
+    span = (live[-1].at - live[0].at) if live else 0.0
+    gone = deployment.emulator.dask_processes_gone(timeout=30)
+    evidence.check(
+        len(schedulers) == 1 and len(workers) == DASK_WORKERS and gone is not None,
+        f"the emulator ran the cluster for real: scheduler pid {sorted(schedulers)} and worker pids "
+        f"{sorted(workers)}, seen for {span:.0f}s in {len(live)} samples (every {watch.interval}s); "
+        + ("no Dask process of the emulator left after stop_dask" if gone is not None else "Dask processes LEFT"),
+    )
 
 
 def _check_saturn_state(deployment: Deployment, evidence: Evidence) -> None:

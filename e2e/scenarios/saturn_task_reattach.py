@@ -14,14 +14,19 @@ one start; the job has one run, completed, whose log says the function started o
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 from e2e.deployment import Deployment, component_of
 from e2e.emulator import count
 from e2e.evidence import Evidence
-from e2e.scenarios.common import describe_tries, kill_worker_running, requests_summary, run_id, wait_retry_elsewhere
+from e2e.scenarios.common import (
+    describe_tries,
+    kill_worker_running,
+    requests_summary,
+    run_id,
+    stored,
+    wait_retry_elsewhere,
+)
 from e2e.waiting import wait_for
 
 KEY = "i"
@@ -34,16 +39,6 @@ STARTED_LINE = f"slow_square started: 7 squared in {RUN_SECONDS}s"
 CREATE, START = "POST /api/jobs", "POST /api/jobs/{id}/start"
 ROUTES = [CREATE, START, "PATCH /api/jobs/{id}", "DELETE /api/jobs/{id}", "POST /api/jobs/{id}/stop"]
 REATTACHED = "Re-attaching to run"
-
-
-def stored(value: Any) -> Any:
-    """An XCom value as the REST API gives it: the stored JSON, as a text or already parsed."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 def task_log(deployment: Deployment, run: str, attempt: int) -> str:

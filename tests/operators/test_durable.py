@@ -98,19 +98,19 @@ def test_durable_must_be_a_bool(value: Any) -> None:
         SaturnStartJupyterOperator(task_id="start", jupyter_server_id="0" * 32, durable=value)
 
 
-def test_the_decorators_take_durable_too() -> None:
+def test_the_decorators_take_durable_too():
     from datetime import datetime
 
     try:
         from airflow.sdk import DAG, task
     except ImportError:  # Airflow 2.11
         from airflow import DAG
-        from airflow.decorators import task  # type: ignore[attr-defined,no-redef]
+        from airflow.decorators import task
 
-    def compute(x: int) -> int:
+    def compute(x):
         return x
 
-    def on_cluster(x: int, dask_client: Any) -> int:
+    def on_cluster(x, dask_client):
         return x
 
     with DAG("durable_decorators", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
