@@ -298,7 +298,8 @@ info = provider.load()()
 check(info.get("package-name") == "airflow-provider-saturn", f"provider info: {info!r:.200}")
 check(version in info.get("versions", []), f"provider info versions: {info.get('versions')}")
 check([c["connection-type"] for c in info["connection-types"]] == ["saturn"], "connection type saturn missing")
-check([d["name"] for d in info.get("task-decorators", [])] == ["saturn"], "task decorator saturn missing")
+decorators = [d["name"] for d in info.get("task-decorators", [])]
+check(decorators == ["saturn", "saturn_dask"], f"task decorators saturn and saturn_dask expected, not {decorators}")
 plugin = entry_points.get(("pytest11", "saturn_emulator"))
 check(plugin is not None and plugin.value == "airflow_provider_saturn.emulator.pytest_plugin", "pytest11 entry point")
 
@@ -311,8 +312,10 @@ try:
 except ImportError:  # Airflow 2.11
     from airflow.decorators import task
 from airflow_provider_saturn.decorators.saturn import saturn_task
+from airflow_provider_saturn.decorators.saturn_dask import saturn_dask_task
 
 check(task.saturn is saturn_task, "@task.saturn does not resolve to the provider's decorator")
+check(task.saturn_dask is saturn_dask_task, "@task.saturn_dask does not resolve to the provider's decorator")
 
 emulator = subprocess.Popen(
     [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t"],
@@ -339,6 +342,37 @@ check(code == 0, f"the emulator exited with {code} on SIGTERM")
 import airflow
 
 print(f"ok: {version} on Airflow {airflow.__version__}: imports, provider info, emulator {url}: {status}")
+
+import importlib.util
+import time
+
+if importlib.util.find_spec("distributed") is not None:  # installed with [dask]: compute on a real cluster
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t", "--real-dask"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(120, emulator.kill)
+    watchdog.start()
+    try:
+        url = emulator.stdout.readline().strip().rsplit(" ", 1)[1]
+        with SaturnClient(url=url, api_token="t") as client:
+            project = client.create_project("package-check")
+            cluster = client.create_dask_cluster(project["id"], n_workers=1, nthreads=1)
+            client.start_dask_cluster(cluster["id"])
+            deadline = time.monotonic() + 90
+            while client.get_dask_cluster(cluster["id"])["status"] != "running":
+                check(time.monotonic() < deadline, "the emulator's real Dask cluster did not start")
+                time.sleep(0.2)
+            with client.get_dask_client(cluster["id"], timeout=30) as dask:
+                total = dask.submit(sum, [1, 2, 3]).result(timeout=30)
+        check(total == 6, f"the Dask cluster computed {total!r}")
+    finally:
+        emulator.terminate()
+        code = emulator.wait(timeout=60)
+        watchdog.cancel()
+    check(code == 0, f"the real-Dask emulator exited with {code} on SIGTERM")
+    print(f"ok: [dask]: get_dask_client computed on the emulator's real Dask cluster over mutual TLS ({total})")
 """
 
 # Run with pytest in the venv installed with [testing]: the saturn_emulator fixture comes from the pytest11 entry point.
@@ -364,8 +398,9 @@ def package() -> None:
 
     - ``twine check --strict`` passes on both: metadata complete, the long description (README.md) renders;
     - the wheel (built from the sdist, as ``uv build`` does) is byte for byte the wheel built straight from the tree;
-    - the wheel with ``[emulator]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider
-      entry point, ProvidersManager, the emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it;
+    - the wheel with ``[emulator,dask]`` on Airflow 3.3.2 (pinned, so that CI stays reproducible): imports, provider
+      entry point, ProvidersManager, the emulator CLI and a ``SaturnClient`` reading ``get_status()`` from it, and
+      ``get_dask_client`` computing on the emulator's real Dask cluster;
     - the sdist with ``[testing]`` on Airflow 2.11.2: the same checks, and a pytest run of the
       ``saturn_emulator`` fixture.
     """
@@ -403,7 +438,7 @@ def package() -> None:
         env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME"}}
         env["AIRFLOW_HOME"] = str(work / "airflow-home")
         installs = [
-            ("wheel", f"{wheel}[emulator]", ["apache-airflow==3.3.2"], False),
+            ("wheel", f"{wheel}[emulator,dask]", ["apache-airflow==3.3.2"], False),
             ("sdist", f"airflow-provider-saturn[testing] @ {sdist.as_uri()}", ["apache-airflow==2.11.2"], True),
         ]
         for name, requirement, extra_requirements, with_pytest in installs:
