@@ -126,6 +126,15 @@ def remember_started(context: Any, kind: str, resource_id: str) -> None:
     _remember(context, STARTED_KEY, kind, resource_id)
 
 
+def forget_started(context: Any, kind: str, resource_id: str) -> None:
+    """Forget this task's start of a resource once its wait succeeded: what starts it later (another task, a
+    user) is not this task's to stop, even when a later try of this task (its function failed, a clear) finds
+    it starting."""
+    store = task_state_store(context)
+    if store is not None and _recorded(store, STARTED_KEY, kind, resource_id):
+        store.set(STARTED_KEY, {})  # no record (the store takes no None)
+
+
 def started_by_earlier_try(context: Any, kind: str, resource_id: str) -> bool:
     """Whether an earlier try of this task started the resource (as recorded in the task state store).
 

@@ -5,6 +5,7 @@ Every branch takes its verdict from :func:`~airflow_provider_saturn.client.statu
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -27,12 +28,16 @@ def positive_seconds(name: str, value: float | timedelta) -> float:
 
     A zero poll interval would read Saturn as fast as the loop turns; a zero timeout would never wait.
     """
+    if isinstance(value, bool):  # True would be one second
+        raise ValueError(f"{name} must be a number of seconds or a timedelta, not {value!r}")
     try:
         result = seconds(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number of seconds or a timedelta, not {value!r}") from None
     if not result > 0:  # also refuses NaN
         raise ValueError(f"{name} must be positive, not {value!r}")
+    if not math.isfinite(result):  # a wait without end
+        raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
     return result
 
 

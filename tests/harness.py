@@ -51,6 +51,8 @@ class DictStore:
         return self.values.get(key, default)
 
     def set(self, key: str, value: Any, **_: Any) -> None:
+        if value is None:  # as Airflow's own store
+            raise ValueError("Cannot set value as None")
         self.values[key] = value
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.credentials import URL_ENV_VARS, normalise_url
@@ -41,6 +42,7 @@ MAX_ADDRESS_CHARS = 512
 # tls://host:port or tcp://host:port (host a name, an IPv4 address, or an IPv6 one in brackets).
 SCHEDULER_ADDRESS = re.compile(r"(tls|tcp)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}")
 RUNNING = "running"
+MAX_PORT = 65535
 
 
 class DaskOperations(SyncTransport):
@@ -97,7 +99,7 @@ class DaskOperations(SyncTransport):
         default client, as ``distributed.Client`` does, until closed.
         """
         require_dask_extra()
-        timeout = _checked_connect_timeout(timeout)
+        timeout = checked_connect_timeout(timeout)
         taken = {"address", "security", "timeout"} & set(client_kwargs)
         if taken:
             raise SaturnInvalidOptionError(f"get_dask_client sets {', '.join(sorted(taken))} itself")
@@ -152,12 +154,24 @@ def _checked_info(info: dict[str, Any], dask_cluster_id: str, external: bool) ->
     if not isinstance(address, str) or len(address) > MAX_ADDRESS_CHARS or not SCHEDULER_ADDRESS.fullmatch(address):
         raise SaturnBadResponseError(
             f"Saturn's info of Dask cluster {dask_cluster_id} has no usable scheduler_address (tls://host:port)",
+            status_code=200,
+            method="GET",
+            path=f"api/dask_clusters/{dask_cluster_id}/info",
+        )
+    if not 1 <= int(address.rsplit(":", 1)[1]) <= MAX_PORT:
+        raise SaturnBadResponseError(
+            f"Saturn's info of Dask cluster {dask_cluster_id} has a scheduler_address whose port cannot exist "
+            f"({address})",
+            status_code=200,
+            method="GET",
             path=f"api/dask_clusters/{dask_cluster_id}/info",
         )
     if external and not address.startswith("tls://"):
         raise SaturnBadResponseError(
             f"Saturn gave Dask cluster {dask_cluster_id} a scheduler address without TLS ({address}); a client "
             "from outside Saturn only connects with TLS",
+            status_code=200,
+            method="GET",
             path=f"api/dask_clusters/{dask_cluster_id}/info",
         )
     link = info.get("dashboard_link")
@@ -170,7 +184,8 @@ def _checked_info(info: dict[str, Any], dask_cluster_id: str, external: bool) ->
     return {"scheduler_address": address, "dashboard_link": link if usable else None}
 
 
-def _checked_connect_timeout(timeout: Any) -> float:
+def checked_connect_timeout(timeout: Any) -> float:
+    """Seconds a scheduler has to answer: a number above 0 and at most ``MAX_CONNECT_TIMEOUT``."""
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_CONNECT_TIMEOUT:
         raise SaturnInvalidOptionError(
             f"timeout must be a number of seconds above 0 and at most {MAX_CONNECT_TIMEOUT:g}, not {timeout!r}"
@@ -186,8 +201,26 @@ def _connected(address: str, security: Security, timeout: float, cluster_id: str
     try:
         return Client(address, security=security, timeout=timeout, **kwargs)
     except (OSError, TimeoutError) as error:
+        _close_half_made(error, Client)
         raise SaturnDaskClusterError(
             f"The scheduler of Dask cluster {cluster_id} at {address} did not answer within {timeout:g} s "
             f"({type(error).__name__}: {shorten(str(error), 300)})",
             resource_id=cluster_id,
         ) from None
+
+
+def _close_half_made(error: BaseException, client_class: Any) -> None:
+    """Close the client whose connection failed inside its constructor: it started a thread for its event loop,
+    which nothing else would stop (one per failed connection, in a long-lived process). It is found in the
+    frames of the failure, as the ``self`` of the constructor's calls."""
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        half_made = frame.f_locals.get("self")
+        if isinstance(half_made, client_class):
+            try:
+                half_made.close(timeout=1)
+            except Exception as closing:  # the connection never was: closing it may fail too
+                log.debug("Closing the client that did not connect: %s", closing)
+            runner = getattr(half_made, "_loop_runner", None)
+            if runner is not None:
+                runner.stop()
+            return

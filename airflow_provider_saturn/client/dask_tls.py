@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow_provider_saturn.client.errors import SaturnBadResponseError, SaturnConfigError
 
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from distributed import Security
 
 KEY_BITS = 2048
+# How far Saturn's clock may be ahead of ours for a certificate that starts now.
+CLOCK_SKEW = timedelta(minutes=5)
 # The most bytes, and certificates, of a chain Saturn answers a CSR with that are read.
 MAX_CHAIN_BYTES = 64 * 1024
 MAX_CHAIN_CERTIFICATES = 8
@@ -59,6 +62,13 @@ class SigningRequest:
 
     def __repr__(self) -> str:
         return "SigningRequest(key_pem='***')"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a SigningRequest holds a private key: it is never pickled")
+
+    def serialize(self) -> NoReturn:
+        """Airflow's serde (an XCom) calls this: refused, the key never leaves the process."""
+        raise TypeError("a SigningRequest holds a private key: it is never serialized")
 
 
 def signing_request(dask_cluster_id: str) -> SigningRequest:
@@ -99,6 +109,13 @@ class ClientTls:
     def __repr__(self) -> str:
         return "ClientTls(key_pem='***')"
 
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("a ClientTls holds a private key: it is never pickled")
+
+    def serialize(self) -> NoReturn:
+        """Airflow's serde (an XCom) calls this: refused, the key never leaves the process."""
+        raise TypeError("a ClientTls holds a private key: it is never serialized")
+
     def security(self) -> Security:
         """The ``distributed.Security`` for a client of the cluster: mutual TLS, encryption required."""
         from distributed import Security
@@ -119,6 +136,7 @@ def client_tls(request: SigningRequest, chain: bytes, dask_cluster_id: str) -> C
     def bad(problem: str) -> SaturnBadResponseError:
         return SaturnBadResponseError(
             f"Saturn answered the certificate request of Dask cluster {dask_cluster_id} with {problem}",
+            status_code=200,
             method="POST",
             path=f"api/dask_clusters/{dask_cluster_id}/csr",
         )
@@ -143,9 +161,29 @@ def client_tls(request: SigningRequest, chain: bytes, dask_cluster_id: str) -> C
         certificate.verify_directly_issued_by(authority)
     except (ValueError, TypeError, _invalid_signature()):
         raise bad("a client certificate the chain's CA did not sign") from None
+    now = datetime.now(UTC)
+    if not certificate.not_valid_before_utc - CLOCK_SKEW <= now <= certificate.not_valid_after_utc:
+        raise bad(
+            f"a client certificate that is not valid now (valid from {certificate.not_valid_before_utc:%Y-%m-%d %H:%M}"
+            f" to {certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC)"
+        )
+    if not _for_client_authentication(certificate):
+        raise bad("a certificate that is not for client authentication")
     pem = serialization.Encoding.PEM
     cert_pem, ca_pem = (item.public_bytes(pem).decode("ascii") for item in (certificate, authority))
     return ClientTls(request.key_pem, cert_pem, ca_pem)
+
+
+def _for_client_authentication(certificate: Any) -> bool:
+    """Whether the certificate may authenticate a client: no extended key usage said, or client auth in it."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return True
+    return ExtendedKeyUsageOID.CLIENT_AUTH in usage
 
 
 def _invalid_signature() -> type[Exception]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_saturn.client.dask_access import DEFAULT_CONNECT_TIMEOUT
+from airflow_provider_saturn.client.dask_access import DEFAULT_CONNECT_TIMEOUT, checked_connect_timeout
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.operators.base import checked_durable
 from airflow_provider_saturn.waiting import positive_seconds, required_id
@@ -65,6 +65,16 @@ def _client_argument_filled(python_callable: Callable[..., Any]) -> int | None:
     parameters[index] = client.replace(default=None)
     python_callable.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
     return index if client.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD else None
+
+
+def _checked_connect_timeout(value: Any) -> float:
+    """``connect_timeout`` as the client will take it, refused when the DAG is parsed (not after a start)."""
+    from airflow_provider_saturn.client.errors import SaturnInvalidOptionError
+
+    try:
+        return checked_connect_timeout(positive_seconds("connect_timeout", value))
+    except SaturnInvalidOptionError as error:
+        raise ValueError(f"connect_timeout: {error}") from None
 
 
 class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOperator):
@@ -125,7 +135,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         self.stop_on_failure = stop_on_failure
         self.timeout = positive_seconds("timeout", timeout)
         self.poll_interval = positive_seconds("poll_interval", poll_interval)
-        self.connect_timeout = positive_seconds("connect_timeout", connect_timeout)
+        self.connect_timeout = _checked_connect_timeout(connect_timeout)
         self.saturn_conn_id = saturn_conn_id
         self.durable = checked_durable(durable)
         self._starter: SaturnStartDaskClusterOperator | None = None

@@ -15,7 +15,7 @@ from airflow_provider_saturn.get_provider_info import DEFAULT_CONN_ID
 from airflow_provider_saturn.lazy_hook import SaturnHookMixin
 from airflow_provider_saturn.lineage import resumed_ids
 from airflow_provider_saturn.links import SaturnResourceLink, push_resource_xcoms
-from airflow_provider_saturn.reattach import remember_started, started_by_earlier_try
+from airflow_provider_saturn.reattach import forget_started, remember_started, started_by_earlier_try
 from airflow_provider_saturn.run_logs import FINAL_LOG_READS, LOG_LEFT_IN_SATURN, RunLog, has_log
 from airflow_provider_saturn.waiting import (
     KIND_LABELS,
@@ -210,7 +210,9 @@ class SaturnWaitingOperator(SaturnBaseOperator):
             self.log.info("%s is %s, started by an earlier try of this task", label, current["status"])
         else:
             self.log.info("%s is already %s", label, current["status"])
-        return self.wait_or_defer(resource_id, current, started_here=started_here)
+        result = self.wait_or_defer(resource_id, current, started_here=started_here)
+        forget_started(context, kind, resource_id)  # it runs: a later start of it is not this task's
+        return result
 
     def stop_and_wait(
         self, resource_id: str, current: dict[str, Any], stop: Callable[[], dict[str, Any]]
@@ -341,6 +343,8 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         with self._stopped_on_failure(kind, resource_id, started_here=bool(started_here)):
             accepted = check_event(event, resource_id=resource_id, target=target)
         self.log.info("%s", accepted["message"])
+        if target == "running":
+            forget_started(context, kind, resource_id)  # it runs: a later start of it is not this task's
         return self.hook.get_resource(kind, resource_id)
 
     @contextmanager

@@ -151,3 +151,31 @@ def test_an_odd_creation_time_never_makes_a_project_this_tasks_own(created_at: A
     assert not created_by_earlier_try(context, "project", {"id": "a" * 32, "created_at": created_at})
     fresh = DagRunStarted().start_date.isoformat()
     assert created_by_earlier_try(context, "project", {"id": "a" * 32, "created_at": fresh})
+
+
+def test_a_start_that_succeeded_is_forgotten_so_a_later_try_never_stops_anothers_start(
+    saturn_connection, client: SaturnClient
+) -> None:
+    """Try 1 started the server and saw it run; someone stops it and someone else starts it again; a later try of
+    the task (a clear, or a retry after a later step failed) finds it starting: not its own, so never stopped."""
+    saturn_connection.state.transition_seconds = 0.2
+    project = client.create_project("started-once")
+    store = DictStore()
+    run_operator(
+        start(project, deferrable=False, timeout=30), {**context_for(RecordingTI()), "task_state_store": store}
+    )
+    assert client.get_jupyter_server(project["id"])["status"] == "running"
+    client.stop_jupyter_server(project["id"])
+    import time
+
+    deadline = time.monotonic() + 10
+    while client.get_jupyter_server(project["id"])["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    saturn_connection.state.transition_seconds = 60  # the next start stays pending
+    client.start_jupyter_server(project["id"])  # another task's start
+    with pytest.raises(SaturnWaitTimeoutError):
+        run_operator(
+            start(project, deferrable=False, timeout=0.3), {**context_for(TryOf(2)), "task_state_store": store}
+        )
+    assert client.get_jupyter_server(project["id"])["status"] == "pending", "another's start is never stopped"
