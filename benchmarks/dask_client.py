@@ -16,11 +16,11 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 
+from benchmarks.child import measured_in_child
 from benchmarks.emulator_process import EmulatorProcess
 from benchmarks.report import Row
 
@@ -104,15 +104,7 @@ def measure() -> DaskClientCosts:
 
 def run() -> DaskClientCosts:
     """:func:`measure` in a fresh process (its imports, its connection and its Dask processes stay there)."""
-    output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.dask_client", "--child"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    found = json.loads(output.strip().splitlines()[-1])
-    return DaskClientCosts(**found)
+    return DaskClientCosts(**measured_in_child("benchmarks.dask_client"))
 
 
 def rows(costs: DaskClientCosts) -> list[Row]:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from benchmarks.child import measured_in_child
 from benchmarks.report import Row
 
 TOKEN = "bench-token"
@@ -343,14 +343,7 @@ def measure(poll_interval: float) -> SaturnTaskCosts:
 
 def run(poll_interval: float = 1.0) -> SaturnTaskCosts:
     """:func:`measure` in a fresh process (its Airflow, its connection and its task logs stay there)."""
-    output = subprocess.run(
-        [sys.executable, "-m", "benchmarks.saturn_task", "--child", str(poll_interval)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    ).stdout
-    found = json.loads(output.strip().splitlines()[-1])
+    found = measured_in_child("benchmarks.saturn_task", str(poll_interval))
     return SaturnTaskCosts(
         poll_interval=found["poll_interval"],
         followed=RunRequests(**found["followed"]),

@@ -29,3 +29,14 @@ def dag_from_source(source: str, name: str, tmp_path: Path, monkeypatch: pytest.
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
+
+
+def states(dag_run: Any) -> dict[str, str]:
+    """Each task instance's state in a DAG run, by task id."""
+    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
+
+
+def returned(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """What a task instance of the run pushed to XCom under ``key``."""
+    ti = dag_run.get_task_instance(task_id, map_index=map_index)
+    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=map_index)

@@ -18,6 +18,7 @@ from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.links import XCOM_SATURN_URL, SaturnResourceLink
 from airflow_provider_saturn.operators.base import SaturnWaitingOperator
 from tests.conftest import FAST_RETRY, TOKEN, point_saturn_default_at, requests_to
+from tests.dag_files import states
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags"
 
@@ -28,10 +29,6 @@ def load_dag(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.dag
-
-
-def states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
 
 
 def xcom(dag_run: Any, task_id: str, key: str) -> Any:

@@ -52,23 +52,27 @@ def _importable(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-@dataclass(frozen=True)
-class SigningRequest:
+class _HoldsAPrivateKey:
+    """Kept in this process only: its repr shows no key, and pickling and Airflow's serde (an XCom) are refused."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(key_pem='***')"
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError(f"a {type(self).__name__} holds a private key: it is never pickled")
+
+    def serialize(self) -> NoReturn:
+        """Airflow's serde calls this for an XCom: refused, the key never leaves the process."""
+        raise TypeError(f"a {type(self).__name__} holds a private key: it is never serialized")
+
+
+@dataclass(frozen=True, repr=False)
+class SigningRequest(_HoldsAPrivateKey):
     """A new private key (PEM, unencrypted) and the CSR for it (PEM), to send to Saturn."""
 
     key_pem: str
     csr_pem: bytes
     public_key_der: bytes
-
-    def __repr__(self) -> str:
-        return "SigningRequest(key_pem='***')"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a SigningRequest holds a private key: it is never pickled")
-
-    def serialize(self) -> NoReturn:
-        """Airflow's serde (an XCom) calls this: refused, the key never leaves the process."""
-        raise TypeError("a SigningRequest holds a private key: it is never serialized")
 
 
 def signing_request(dask_cluster_id: str) -> SigningRequest:
@@ -97,24 +101,14 @@ def signing_request(dask_cluster_id: str) -> SigningRequest:
     return SigningRequest(key_pem, csr.public_bytes(serialization.Encoding.PEM), public_der)
 
 
-@dataclass(frozen=True)
-class ClientTls:
+@dataclass(frozen=True, repr=False)
+class ClientTls(_HoldsAPrivateKey):
     """What a client of one Dask cluster presents and trusts: its key, its certificate signed by the cluster's
     CA, and that CA (all PEM). Its repr never shows the key."""
 
     key_pem: str
     cert_pem: str
     ca_pem: str
-
-    def __repr__(self) -> str:
-        return "ClientTls(key_pem='***')"
-
-    def __reduce__(self) -> NoReturn:
-        raise TypeError("a ClientTls holds a private key: it is never pickled")
-
-    def serialize(self) -> NoReturn:
-        """Airflow's serde (an XCom) calls this: refused, the key never leaves the process."""
-        raise TypeError("a ClientTls holds a private key: it is never serialized")
 
     def security(self) -> Security:
         """The ``distributed.Security`` for a client of the cluster: mutual TLS, encryption required."""

@@ -197,7 +197,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         if self._cluster_id is None:
             raise RuntimeError("execute_callable runs inside execute, after the cluster is known")
         client = self.hook.get_dask_client(self._cluster_id, timeout=self.connect_timeout)
-        self.log.info("Connected to Saturn Dask cluster %s (%s)", self._cluster_id, client.dashboard_link)
+        self.log.info("Connected to Saturn Dask cluster %s (scheduler %s)", self._cluster_id, client.scheduler.address)
         given = dict(self.op_kwargs)
         try:
             self.op_kwargs = {**given, CLIENT_ARGUMENT: client}

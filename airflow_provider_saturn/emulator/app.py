@@ -169,10 +169,9 @@ def build_app(config: EmulatorConfig) -> Starlette:
         """An endpoint: check the token, read and parse the body, then run ``handler`` under the state lock."""
 
         async def endpoint(request: Request) -> Response:
-            identity = _check_token(request, config)
-            if isinstance(identity, Response):
-                return identity
-            request.scope[IDENTITY_SCOPE_KEY] = identity
+            refused = _identify(request, config)
+            if refused is not None:
+                return refused
             try:
                 result = await _run_locked(request, state, handler, body_required=body_required)
             except EmulatorError as error:
@@ -188,10 +187,9 @@ def build_app(config: EmulatorConfig) -> Starlette:
         then run ``handler`` on its bytes under the state lock; its bytes are the answer's."""
 
         async def endpoint(request: Request) -> Response:
-            identity = _check_token(request, config)
-            if isinstance(identity, Response):
-                return identity
-            request.scope[IDENTITY_SCOPE_KEY] = identity
+            refused = _identify(request, config)
+            if refused is not None:
+                return refused
             try:
                 raw = await _read_body(request)
                 with state.lock:
@@ -284,6 +282,15 @@ def build_app(config: EmulatorConfig) -> Starlette:
     app.add_exception_handler(404, _not_found)
     app.add_exception_handler(405, _method_not_allowed)
     return _with_faults_and_stats(app, config)  # type: ignore[return-value]
+
+
+def _identify(request: Request, config: EmulatorConfig) -> Response | None:
+    """Note in the request who its token acts as; the 401 answer when it acts as no one."""
+    identity = _check_token(request, config)
+    if isinstance(identity, Response):
+        return identity
+    request.scope[IDENTITY_SCOPE_KEY] = identity
+    return None
 
 
 def _check_token(request: Request, config: EmulatorConfig) -> Owner | Response:

@@ -12,7 +12,7 @@ import pytest
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.emulator import SaturnEmulator
 from tests.conftest import FAST_RETRY, TOKEN, point_saturn_default_at
-from tests.dag_files import dag_from_source
+from tests.dag_files import dag_from_source, returned, states
 
 
 @pytest.fixture
@@ -33,14 +33,6 @@ def _project_with_cluster(client: SaturnClient, name: str, *, running: bool) -> 
             assert time.monotonic() < deadline
             time.sleep(0.1)
     return project["id"], cluster["id"]
-
-
-def states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
-
-
-def returned(dag_run: Any, task_id: str) -> Any:
-    return dag_run.get_task_instance(task_id).xcom_pull(task_ids=task_id)
 
 
 DAG_SOURCE = """

@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from airflow_provider_saturn.client import SaturnClient
 from airflow_provider_saturn.emulator import SaturnEmulator
 from tests.conftest import TOKEN, point_saturn_default_at
-from tests.dag_files import dag_from_source
+from tests.dag_files import dag_from_source, returned, states
 
 
 @pytest.fixture
@@ -19,15 +18,6 @@ def runner(emulator_runner: SaturnEmulator, monkeypatch: pytest.MonkeyPatch) -> 
     """``saturn_default`` points at an emulator that runs job commands for real."""
     point_saturn_default_at(emulator_runner.url, monkeypatch)
     yield emulator_runner
-
-
-def states(dag_run: Any) -> dict[str, str]:
-    return {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances()}
-
-
-def returned(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
-    ti = dag_run.get_task_instance(task_id, map_index=map_index)
-    return ti.xcom_pull(task_ids=task_id, key=key, map_indexes=map_index)
 
 
 BASIC_DAG = """

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -105,26 +103,6 @@ def security(key: str, certificate: str, authority: str) -> Any:
     from distributed.security import Security
 
     return Security(tls_client_key=key, tls_client_cert=certificate, tls_ca_file=authority, require_encryption=True)
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def working_directory(pid: int) -> str:

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from airflow_provider_saturn.emulator import SaturnEmulator
-from tests.emulator.dask_support import Api, client_credentials, security, wait_for
+from tests.emulator.dask_support import Api, client_credentials, security
+from tests.emulator.processes import wait_for
 
 distributed = pytest.importorskip("distributed")
 

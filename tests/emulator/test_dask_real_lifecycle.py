@@ -17,7 +17,8 @@ from saturn_api.models import DaskCluster
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.emulator.__main__ import main as emulator_main
 from tests.conftest import TOKEN
-from tests.emulator.dask_support import Api, alive, client_credentials, security, wait_for, working_directory
+from tests.emulator.dask_support import Api, client_credentials, security, working_directory
+from tests.emulator.processes import alive, wait_for
 
 distributed = pytest.importorskip("distributed")
 

@@ -26,6 +26,7 @@ from saturn_api.models import HistoricLogList, Job, JobRuntimeSummaryList, Resou
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.emulator.pod_home import ConfigFileError, write_config_files
 from tests.conftest import TOKEN
+from tests.emulator.processes import alive, wait_for
 
 FAST: dict[str, Any] = {"transition_seconds": 0.05, "kill_grace_seconds": 0.5}
 PY = "python -c"
@@ -34,32 +35,6 @@ SHELL_VARIABLES = {"PWD", "OLDPWD", "SHLVL", "_"}  # what /bin/sh itself may exp
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (a zombie has ended: only its parent's wait is left)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "the condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 class Api:

@@ -18,7 +18,8 @@ import pytest
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.emulator.live_runs import LOG_LIMIT_LINE, MAX_LOG_BYTES
 from tests.conftest import TOKEN
-from tests.emulator.test_job_runner import FAST, Api, alive, wait_for
+from tests.emulator.processes import alive, wait_for
+from tests.emulator.test_job_runner import FAST, Api
 
 ESCAPES = (
     "import subprocess, os; "

@@ -16,7 +16,8 @@ import pytest
 
 from airflow_provider_saturn.emulator import SaturnEmulator
 from tests.conftest import TOKEN
-from tests.emulator.dask_support import Api, alive, client_credentials, security, wait_for, working_directory
+from tests.emulator.dask_support import Api, client_credentials, security, working_directory
+from tests.emulator.processes import alive, wait_for
 
 distributed = pytest.importorskip("distributed")
 
