@@ -16,11 +16,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_saturn.client.logs import LogCursor, format_line
 from airflow_provider_saturn.client.wire import shorten
-from airflow_provider_saturn.remote.frames import FrameReader
+
+if TYPE_CHECKING:  # only @task.saturn's runs have frames: its package is not imported for every operator
+    from airflow_provider_saturn.remote.frames import FrameReader
 
 TAIL_LINES = 20
 MAX_LINE_CHARS = 4000  # one line of the run's log in the task log

@@ -423,7 +423,10 @@ NOTES = [
     "once Saturn says the run completed, the retry's whole `execute` (job found by name, run re-attached, log",
     "read in pages of up to 1,000 lines and frames verified, job deleted), wall time. *256 KiB argument*:",
     "`time.thread_time` of the measuring thread (the emulator serves from its own threads) around",
-    "`build_job_files` and `SaturnHook.create_job`, medians of 15 after 2 warm-ups.",
+    "`build_job_files` and `SaturnHook.create_job`, medians of 15 after 2 warm-ups. With the log followed, each",
+    "poll while the run runs reads the job's history (a retry of the run is a new pod, which only the history",
+    "shows) and the new page; reading the history only until a run without retries has its one pod would make",
+    "that 1 request a poll (not done). It was 13 requests beyond the polls at first (8 without the log).",
     "",
 ]
 
