@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from airflow_provider_saturn.emulator.handlers import Api, Endpoint, flag
-from airflow_provider_saturn.emulator.render import HOST
+from airflow_provider_saturn.emulator.render import HOST, dask_cluster_json
 from airflow_provider_saturn.emulator.state import DaskClusterRecord, EmulatorError, SaturnState
 
 MAX_SCALE = 1000
@@ -62,7 +62,7 @@ def parse_scale(body: dict[str, Any]) -> int:
 
 
 def dask_routes(state: SaturnState, api: Api, raw_api: RawApi) -> list[Route]:
-    """The ``/info``, ``/csr`` and ``/scale`` routes of Dask clusters."""
+    """The ``/info``, ``/csr``, ``/scale`` and ``/status`` routes of Dask clusters."""
 
     def info(request: Request, body: dict[str, Any]) -> Any:
         record = _running(state, request.path_params["id"])
@@ -83,8 +83,14 @@ def dask_routes(state: SaturnState, api: Api, raw_api: RawApi) -> list[Route]:
         state.scale_dask_cluster(request.path_params["id"], parse_scale(body))
         return None
 
+    def status(request: Request, body: dict[str, Any]) -> Any:
+        """What dask-saturn's ``SaturnCluster.status`` reads (not in the OpenAPI spec, as ``/csr``)."""
+        record = state.dask_cluster(request.path_params["id"])
+        return {"id": record.id, "status": dask_cluster_json(record, state)["status"]}
+
     return [
         Route("/api/dask_clusters/{id}/info", api(info), methods=["GET"]),
         Route("/api/dask_clusters/{id}/csr", raw_api(csr, PEM_MEDIA_TYPE), methods=["POST"]),
         Route("/api/dask_clusters/{id}/scale", api(scale, body_required=True), methods=["POST"]),
+        Route("/api/dask_clusters/{id}/status", api(status), methods=["GET"]),
     ]

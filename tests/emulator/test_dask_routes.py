@@ -192,3 +192,10 @@ def test_scale_refuses_a_bad_count(api: Api, body: dict, status: int, reason: st
     assert answer.status_code == status
     assert reason in answer.json()["message"]
     assert api("GET", f"/api/dask_clusters/{cluster_id}").json()["n_workers"] == 1
+
+
+def test_status_answers_what_dask_saturn_reads(api: Api, emulator, running: str) -> None:
+    """``SaturnCluster.status`` (dask-saturn) reads ``GET /api/dask_clusters/{id}/status``: the cluster's status."""
+    answer = api("GET", f"/api/dask_clusters/{running}/status")
+    assert answer.status_code == 200 and answer.json() == {"id": running, "status": "running"}
+    assert api("GET", "/api/dask_clusters/ffffffffffffffffffffffffffffffff/status").status_code == 404
