@@ -35,9 +35,14 @@ class SaturnCredentials:
         return f"{self.url}/{path.lstrip('/')}"
 
 
+def environment_url() -> str | None:
+    """The Saturn URL a Saturn resource is given in its environment (``SATURN_BASE_URL``, or ``BASE_URL``)."""
+    return next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
+
+
 def resolve_credentials(url: str | None = None, api_token: str | None = None) -> SaturnCredentials:
     """Credentials from the arguments, each falling back to the environment Saturn sets in its resources."""
-    resolved_url = url or next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
+    resolved_url = url or environment_url()
     token = api_token or os.environ.get(TOKEN_ENV_VAR)
     if not resolved_url:
         raise SaturnConfigError(

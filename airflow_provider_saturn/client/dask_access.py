@@ -19,7 +19,7 @@ import re
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_saturn.client.credentials import URL_ENV_VARS, normalise_url
+from airflow_provider_saturn.client.credentials import environment_url, normalise_url
 from airflow_provider_saturn.client.dask_tls import ClientTls, client_tls, require_dask_extra, signing_request
 from airflow_provider_saturn.client.errors import (
     SaturnBadResponseError,
@@ -141,7 +141,7 @@ class DaskOperations(SyncTransport):
             return external
         if os.environ.get("SATURN_IS_INTERNAL", "false").strip().lower() != "true":
             return True
-        inside_url = next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
+        inside_url = environment_url()
         try:
             return inside_url is None or normalise_url(inside_url) != self.url
         except SaturnConfigError:

@@ -139,7 +139,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         self.saturn_conn_id = saturn_conn_id
         self.durable = checked_durable(durable)
         self._starter: SaturnStartDaskClusterOperator | None = None
-        self._cluster_id: str | None = None
+        self._cluster: dict[str, str] | None = None
         super().__init__(
             kwargs_to_upstream={"python_callable": python_callable, "op_args": op_args, "op_kwargs": op_kwargs},
             python_callable=python_callable,
@@ -149,17 +149,16 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         )
 
     def execute(self, context: Context) -> Any:
-        self._cluster_id = self._cluster_to_use(context)
+        self._cluster = self._cluster_to_use(context)
         return super().execute(context)
 
-    def _cluster_to_use(self, context: Context) -> str:
-        """The cluster's id, started and running first when ``start`` asks for it."""
+    def _cluster_to_use(self, context: Context) -> dict[str, str]:
+        """Which cluster to connect to, as ``get_dask_client`` takes it (``dask_cluster_id``, or ``project_id``,
+        whose cluster the client looks up); started and running first when ``start`` asks for it."""
         argument = "dask_cluster_id" if self.dask_cluster_id is not None else "project_id"
         given = required_id(getattr(self, argument), argument, self.task_id)
         if not self.start:
-            if argument == "dask_cluster_id":
-                return given
-            return self._project_cluster(given)
+            return {argument: given}
         from airflow_provider_saturn.operators.dask import SaturnStartDaskClusterOperator
 
         self._starter = SaturnStartDaskClusterOperator(
@@ -175,18 +174,7 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
         )
         self._starter._try_started_at = getattr(self, "_try_started_at", None) or time.time()
         cluster = self._starter.execute(context)
-        return str(cluster["id"])
-
-    def _project_cluster(self, project_id: str) -> str:
-        from airflow_provider_saturn.client.errors import SaturnDaskClusterError
-
-        cluster_id = self.hook.get_project(project_id)["dask_cluster_id"]
-        if not cluster_id:
-            raise SaturnDaskClusterError(
-                f"Project {project_id} has no Dask cluster: add one (SaturnCreateDaskClusterOperator)",
-                resource_id=project_id,
-            )
-        return str(cluster_id)
+        return {"dask_cluster_id": str(cluster["id"])}
 
     def pre_execute(self, context: Any) -> None:
         self._try_started_at = time.time()
@@ -194,10 +182,12 @@ class _SaturnDaskDecoratedOperator(SaturnHookMixin, DecoratedOperator, PythonOpe
 
     def execute_callable(self) -> Any:
         """The function, given a client connected to the cluster; the client is closed whatever happens."""
-        if self._cluster_id is None:
+        if self._cluster is None:
             raise RuntimeError("execute_callable runs inside execute, after the cluster is known")
-        client = self.hook.get_dask_client(self._cluster_id, timeout=self.connect_timeout)
-        self.log.info("Connected to Saturn Dask cluster %s (scheduler %s)", self._cluster_id, client.scheduler.address)
+        client = self.hook.get_dask_client(**self._cluster, timeout=self.connect_timeout)
+        self.log.info(
+            "Connected to the Saturn Dask cluster of %s (scheduler %s)", self._cluster, client.scheduler.address
+        )
         given = dict(self.op_kwargs)
         try:
             self.op_kwargs = {**given, CLIENT_ARGUMENT: client}

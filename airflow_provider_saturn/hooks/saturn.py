@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any, TypedDict
 
 from airflow_provider_saturn.client import RetryPolicy, SaturnClient, SaturnError
-from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, URL_ENV_VARS
+from airflow_provider_saturn.client.credentials import TOKEN_ENV_VAR, environment_url
 from airflow_provider_saturn.client.defaults import DEFAULT_TIMEOUT
 from airflow_provider_saturn.client.errors import SaturnConfigError
 from airflow_provider_saturn.compat import AirflowNotFoundException, BaseHook, mask_secret
@@ -363,7 +363,7 @@ def _missing_token(conn_id: str, login: str) -> str:
 
 def _settings_from_environment(conn_id: str) -> ConnectionSettings:
     """Inside Saturn, ``SATURN_BASE_URL`` and ``SATURN_TOKEN`` stand in for a missing connection."""
-    url = next((os.environ[name] for name in URL_ENV_VARS if os.environ.get(name)), None)
+    url = environment_url()
     token = (os.environ.get(TOKEN_ENV_VAR) or "").strip()
     if url and token:
         log.info("No Airflow connection %r; using SATURN_BASE_URL and SATURN_TOKEN", conn_id)

@@ -116,11 +116,15 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         job_id, job = self._resolved_job()
+        lineage = self.injects_lineage_parent()
+        if job is None and lineage:  # read once, for the masks and the lineage alike
+            job = self.hook.get_job(job_id)
         if self.fetch_logs:
             self.mask_job_secrets(job_id, job)
         run = self.earlier_run(context, job_id)
         if run is None:
-            self.pass_lineage_parent(context, job_id, job)
+            if lineage and job is not None:
+                self.pass_lineage_parent(context, job_id, job)
             run = self.start_run(context, job_id)
         push_link_xcoms(
             context,
@@ -150,19 +154,17 @@ class SaturnRunJobOperator(SaturnWaitingOperator):
         chosen = self.openlineage_inject_parent_job_info
         return inject_by_default() if chosen is None else bool(chosen)
 
-    def pass_lineage_parent(self, context: Context, job_id: str, job: dict[str, Any] | None) -> None:
+    def pass_lineage_parent(self, context: Context, job_id: str, job: dict[str, Any]) -> None:
         """Put the task's OpenLineage parent information into the job's environment (only the ``OPENLINEAGE_``
         variables change; nothing is sent when OpenLineage is off or they are there already)."""
-        from airflow_provider_saturn.lineage import PARENT_VARIABLES, with_parent_job
+        from airflow_provider_saturn.lineage import with_parent_job
 
-        if not self.injects_lineage_parent():
-            return
-        current = (job if job is not None else self.hook.get_job(job_id)).get("environment_variables") or {}
+        current = job.get("environment_variables") or {}
         wanted = with_parent_job(dict(current), context)
         if wanted is None or wanted == current:
             return
         self.hook.update_job(job_id, environment_variables=wanted)
-        self.log.info("Passed this task's OpenLineage parent to job %s (%s)", job_id, ", ".join(PARENT_VARIABLES[:1]))
+        self.log.info("Passed this task's OpenLineage parent (OPENLINEAGE_PARENT_ID and its parts) to job %s", job_id)
 
     def start_run(self, context: Context, job_id: str, *, new_job: bool = False) -> dict[str, Any]:
         """Start a run of the job and know it; with a task state store, the start is recorded just before it is

@@ -108,7 +108,9 @@ def test_a_wrong_token_is_said_to_be_wrong(emulator_dask):
         client.dask_client_tls("0123456789abcdef0123456789abcdef")
 
 
-@pytest.mark.parametrize("bad", [None, "", "../x", "a b"], ids=["none", "empty", "path", "space"])
+@pytest.mark.parametrize(
+    "bad", [None, "", "../x", "a b", "a?b", "a/b"], ids=["none", "empty", "path", "space", "query", "slash"]
+)
 def test_bad_arguments_are_refused_before_any_request(emulator_dask, dask_client_of, bad):
     before = emulator_dask.config.stats.requests
     with pytest.raises(SaturnInvalidOptionError):

@@ -90,7 +90,7 @@ def test_review_a_scheduler_port_that_cannot_exist_is_a_bad_answer(address):
 def test_review_an_address_that_is_not_one_is_refused(address):
     with _saturn_answering(_info_answer(address)) as client, pytest.raises(SaturnBadResponseError) as caught:
         client.dask_cluster_info(CLUSTER)
-        assert "\n" not in str(caught.value).split("(", 1)[0]
+    assert "\n" not in str(caught.value).split("(", 1)[0]
 
 
 def test_review_an_external_client_refuses_a_plain_tcp_scheduler():
@@ -145,8 +145,8 @@ def test_review_a_redirect_of_the_csr_is_not_followed_and_the_csr_goes_nowhere_e
 
     with _saturn_answering(_csr_answer(respond)) as client, pytest.raises(SaturnError) as caught:
         client.dask_client_tls(CLUSTER)
-        assert TOKEN not in str(caught.value)
-        assert "CERTIFICATE REQUEST" not in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert "CERTIFICATE REQUEST" not in str(caught.value)
     assert seen_paths == [f"/api/dask_clusters/{CLUSTER}/csr"], "sent once, to Saturn only"
 
 
@@ -373,3 +373,30 @@ def test_review_the_key_is_in_no_log_line_even_at_debug(saturn, caplog):
     assert "PRIVATE KEY" not in caplog.text and "PRIVATE KEY" not in shown
     assert tls.key_pem.splitlines()[3] not in caplog.text
     assert "PRIVATE" not in repr(tls) and "PRIVATE" not in str(tls)
+
+
+def test_review_an_empty_200_answer_to_info_or_csr_is_a_bad_answer():
+    empty = Answer(headers={"Content-Type": "application/json"}, body=b"")
+    with (
+        _saturn_answering(lambda seen: empty if "/info" in seen.path else Answer.json(RUNNING)) as client,
+        pytest.raises(SaturnBadResponseError, match="empty"),
+    ):
+        client.dask_cluster_info(CLUSTER)
+    with (
+        _saturn_answering(_csr_answer(lambda seen: empty)) as client,
+        pytest.raises(SaturnBadResponseError, match="0 PEM certificate"),
+    ):
+        client.dask_client_tls(CLUSTER)
+
+
+def test_review_a_redirect_of_the_info_is_not_followed():
+    seen_paths: list[str] = []
+
+    def respond(seen: Seen) -> Answer:
+        seen_paths.append(seen.path)
+        return Answer(status=302, reason="Found", headers={"Location": "http://127.0.0.1:9/elsewhere"})
+
+    with _saturn_answering(respond) as client, pytest.raises(SaturnError) as caught:
+        client.dask_cluster_info(CLUSTER)
+    assert "redirect" in str(caught.value).lower() and TOKEN not in str(caught.value)
+    assert seen_paths == [f"/api/dask_clusters/{CLUSTER}/info?is_external=true"], "asked once, of Saturn only"
