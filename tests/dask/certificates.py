@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,18 +35,27 @@ class TestAuthority:
     def pem(self) -> bytes:
         return self.certificate.public_bytes(serialization.Encoding.PEM)
 
-    def sign(self, csr_pem: bytes) -> bytes:
-        """The client certificate for a CSR, in PEM."""
+    def sign(
+        self,
+        csr_pem: bytes,
+        *,
+        not_before: datetime.datetime | None = None,
+        not_after: datetime.datetime | None = None,
+        usages: list[Any] | None = None,
+    ) -> bytes:
+        """The client certificate for a CSR, in PEM: valid from 5 minutes ago for a day unless told otherwise,
+        with an extended key usage only when ``usages`` are given."""
         csr = x509.load_pem_x509_csr(csr_pem)
         now = datetime.datetime.now(datetime.UTC)
-        certificate = (
+        builder = (
             x509.CertificateBuilder()
             .subject_name(csr.subject)
             .issuer_name(self.certificate.subject)
             .public_key(csr.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
+            .not_valid_before(not_before or now - datetime.timedelta(minutes=5))
+            .not_valid_after(not_after or now + datetime.timedelta(days=1))
         )
-        return certificate.public_bytes(serialization.Encoding.PEM)
+        if usages is not None:
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=True)
+        return builder.sign(self.key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

@@ -17,8 +17,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from airflow_provider_saturn.client import (
@@ -179,24 +177,9 @@ def test_review_an_error_answer_to_the_csr_never_echoes_the_csr_or_token():
 
 
 def _chain_for(request_csr: bytes, authority: TestAuthority, **changes: Any) -> bytes:
-    """A client certificate for the CSR's key signed by ``authority``, with ``changes`` (validity, usage)."""
-    csr = x509.load_pem_x509_csr(request_csr)
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(authority.certificate.subject)
-        .public_key(csr.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(changes.get("not_before", now - datetime.timedelta(minutes=5)))
-        .not_valid_after(changes.get("not_after", now + datetime.timedelta(days=1)))
-    )
-    if "usages" in changes:
-        builder = builder.add_extension(x509.ExtendedKeyUsage(changes["usages"]), critical=True)
-    from cryptography.hazmat.primitives import serialization
-
-    certificate = builder.sign(authority.key, hashes.SHA256())
-    return certificate.public_bytes(serialization.Encoding.PEM) + authority.pem()
+    """A client certificate for the CSR's key signed by ``authority``, with ``changes`` (validity, usage), then
+    the authority's own certificate."""
+    return authority.sign(request_csr, **changes) + authority.pem()
 
 
 def test_review_an_expired_client_certificate_is_refused_before_connecting():
