@@ -274,8 +274,11 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         run_log = self.new_run_log() if read_log is not None else None
         if self.wait_for_completion and run_log is not None and read_log is not None and has_log(current):
             read_log(run_log)  # what the run wrote before the first poll (a pending run has written nothing)
-        if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
+        if not self.wait_for_completion:
             return current
+        with self._stopped_on_failure(kind, resource_id, started_here=started_here):  # Saturn's answer to the start
+            if check_resource(current, kind, target, strict=True):
+                return current
         deadline = self.wait_deadline()
         if self.deferrable:
             from airflow_provider_saturn.triggers.status import SaturnStatusTrigger

@@ -106,13 +106,28 @@ def test_the_client_is_closed_when_the_function_raises(airflow_db, saturn, tmp_p
     assert [name for name in clients if name != "fire-and-forget"] == [observer.id], "only the observer is left"
 
 
-def test_a_start_that_fails_stops_the_cluster_this_task_started(airflow_db, saturn, tmp_path, monkeypatch):
-    project_id, cluster_id = _project_with_cluster(saturn, "dask-task-start-fails", running=False)
+def test_a_start_that_times_out_stops_the_cluster_this_task_started(airflow_db, saturn, tmp_path, monkeypatch):
+    project_id, cluster_id = _project_with_cluster(saturn, "dask-task-start-times-out", running=False)
     source = DAG_SOURCE.replace("PROJECT", project_id).replace("START_ARGUMENT", "start=True,")
-    source = source.replace("timeout=60", "timeout=0.5")  # far less than a real start takes
+    # a real start spawns a scheduler and a worker that import distributed: hundreds of milliseconds at least
+    source = source.replace("timeout=60", "timeout=0.01")
     dag_run = dag_from_source(source, "saturn_dask_task", tmp_path, monkeypatch).test()
     assert states(dag_run)["total"] == "failed"
     assert saturn.get_dask_cluster(cluster_id)["status"] in ("stopping", "stopped")
+
+
+def test_a_start_that_saturn_answers_with_error_stops_the_cluster_and_says_why(
+    airflow_db, saturn, tmp_path, monkeypatch, caplog, capsys
+):
+    project = saturn.create_project("dask-task-start-error")
+    cluster = saturn.create_dask_cluster(project["id"], n_workers=17, nthreads=1)  # over the emulator's bound
+    source = DAG_SOURCE.replace("PROJECT", project["id"]).replace("START_ARGUMENT", "start=True,")
+    dag_run = dag_from_source(source, "saturn_dask_task", tmp_path, monkeypatch).test()
+    assert states(dag_run)["total"] == "failed"
+    assert saturn.get_dask_cluster(cluster["id"])["status"] in ("stopping", "stopped"), "error at once: stopped too"
+    logged = capsys.readouterr().out + caplog.text
+    assert "the emulator runs at most 16 workers per Dask cluster" in logged
+    assert f"Stopped Saturn Dask cluster {cluster['id']}, which this task started" in logged
 
 
 MAPPED_DAG = """
