@@ -267,18 +267,20 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         """Return the resource once at this operator's target status: at once if there, else wait or defer.
 
         A followed log (see :meth:`run_log_reader`) is read at each poll, in the sync wait and in the trigger
-        alike, and a failure shows its last lines.
+        alike, and a failure shows its last lines. A start this task began (``started_here``) that fails, in
+        Saturn's answer to the start or later, or whose sync wait times out, is stopped (``stop_on_failure``).
         """
+        with self._stopped_on_failure(self.resource_kind, resource_id, started_here=started_here):
+            return self._wait_or_defer(resource_id, current, started_here=started_here)
+
+    def _wait_or_defer(self, resource_id: str, current: dict[str, Any], *, started_here: bool) -> dict[str, Any]:
         kind, target = self.resource_kind, self.target_status
         read_log = self.run_log_reader(resource_id)
         run_log = self.new_run_log() if read_log is not None else None
         if self.wait_for_completion and run_log is not None and read_log is not None and has_log(current):
             read_log(run_log)  # what the run wrote before the first poll (a pending run has written nothing)
-        if not self.wait_for_completion:
+        if not self.wait_for_completion or check_resource(current, kind, target, strict=True):
             return current
-        with self._stopped_on_failure(kind, resource_id, started_here=started_here):  # Saturn's answer to the start
-            if check_resource(current, kind, target, strict=True):
-                return current
         deadline = self.wait_deadline()
         if self.deferrable:
             from airflow_provider_saturn.triggers.status import SaturnStatusTrigger
@@ -306,11 +308,7 @@ class SaturnWaitingOperator(SaturnBaseOperator):
         if run_log is not None and read_log is not None:
             after_read = lambda resource: read_log(run_log) if has_log(resource) else None  # noqa: E731
         try:
-            with (
-                self._stopped_on_failure(kind, resource_id, started_here=started_here),
-                _tail_on_failure(run_log),
-                _log_read_to_its_end(read_log, run_log, self.log),
-            ):
+            with _tail_on_failure(run_log), _log_read_to_its_end(read_log, run_log, self.log):
                 return wait_for_status(
                     lambda: self.hook.get_resource(kind, resource_id),
                     kind=kind,

@@ -261,3 +261,21 @@ def test_review_runs_in_one_process_leave_no_io_loop_thread(airflow_db, saturn, 
         assert states(dag_run)["careless"] == "success"
     time.sleep(0.5)
     assert sum(thread.name == "IO loop" for thread in threading.enumerate()) <= before
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferrable"])
+def test_a_start_saturn_answers_with_error_is_stopped_by_the_start_operator(saturn, deferrable):
+    """Saturn's answer to the start is already ``error`` (the real-Dask emulator refuses a cluster over its worker
+    bound): the operator fails with Saturn's message and stops what it started, before any wait or deferral."""
+    from airflow_provider_saturn.client.errors import SaturnResourceError
+    from airflow_provider_saturn.operators.dask import SaturnStartDaskClusterOperator
+    from tests.harness import run_operator
+
+    project = saturn.create_project(f"start-error-{'deferrable' if deferrable else 'sync'}")
+    cluster = saturn.create_dask_cluster(project["id"], n_workers=17, nthreads=1)
+    start = SaturnStartDaskClusterOperator(
+        task_id="start", dask_cluster_id=cluster["id"], deferrable=deferrable, poll_interval=0.05, timeout=30
+    )
+    with pytest.raises(SaturnResourceError, match="the emulator runs at most 16 workers"):
+        run_operator(start, try_context(1, DictStore()))
+    assert saturn.get_dask_cluster(cluster["id"])["status"] in ("stopping", "stopped")
