@@ -172,12 +172,12 @@ class SaturnHook(BaseHook):
     start_dask_cluster = _client_operation("start_dask_cluster")
     stop_dask_cluster = _client_operation("stop_dask_cluster")
     get_resource = _client_operation("get_resource")
+    stop_resource = _client_operation("stop_resource")
 
     # Computing on a Dask cluster (the ``dask`` extra)
     dask_cluster_info = _client_operation("dask_cluster_info")
     dask_security = _client_operation("dask_security")
     get_dask_client = _client_operation("get_dask_client")
-    stop_resource = _client_operation("stop_resource")
 
     # Saturn Jobs and Deployments
     list_jobs = _client_operation("list_jobs")
