@@ -270,12 +270,34 @@ import importlib.metadata
 import subprocess
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 
 def check(condition, message):
     if not condition:
         sys.exit(f"package check failed: {message}")
+
+
+# The installed emulator's command line on a free port (yields its URL), killed past `seconds`; exits 0 on SIGTERM.
+@contextmanager
+def emulator_serving(*options, seconds):
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t", *options],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(seconds, emulator.kill)
+    watchdog.start()
+    try:
+        line = emulator.stdout.readline().strip()
+        check(line.startswith("Saturn emulator serving at http://"), f"the emulator printed {line!r}")
+        yield line.rsplit(" ", 1)[1]
+    finally:
+        emulator.terminate()
+        code = emulator.wait(timeout=seconds / 2)
+        watchdog.cancel()
+    check(code == 0, f"the emulator {' '.join(options)} exited with {code} on SIGTERM")
 
 
 version = sys.argv[1]
@@ -317,28 +339,13 @@ from airflow_provider_saturn.decorators.saturn_dask import saturn_dask_task
 check(task.saturn is saturn_task, "@task.saturn does not resolve to the provider's decorator")
 check(task.saturn_dask is saturn_dask_task, "@task.saturn_dask does not resolve to the provider's decorator")
 
-emulator = subprocess.Popen(
-    [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t"],
-    stdout=subprocess.PIPE,
-    text=True,
-)
-watchdog = threading.Timer(60, emulator.kill)
-watchdog.start()
-try:
-    line = emulator.stdout.readline().strip()
-    check(line.startswith("Saturn emulator serving at http://"), f"the emulator printed {line!r}")
-    url = line.rsplit(" ", 1)[1]
-    from airflow_provider_saturn.client import SaturnClient
+from airflow_provider_saturn.client import SaturnClient
 
-    with SaturnClient(url=url, api_token="t") as client:
-        status = client.get_status()
-        check(status.get("status"), f"get_status() answered {status!r}")
-        check(client.list_projects() == [], "a fresh emulator has projects")
-finally:
-    emulator.terminate()
-    code = emulator.wait(timeout=30)
-    watchdog.cancel()
-check(code == 0, f"the emulator exited with {code} on SIGTERM")
+with emulator_serving(seconds=60) as url, SaturnClient(url=url, api_token="t") as client:
+    status = client.get_status()
+    check(status.get("status"), f"get_status() answered {status!r}")
+    check(client.list_projects() == [], "a fresh emulator has projects")
+
 import airflow
 
 print(f"ok: {version} on Airflow {airflow.__version__}: imports, provider info, emulator {url}: {status}")
@@ -347,31 +354,17 @@ import importlib.util
 import time
 
 if importlib.util.find_spec("distributed") is not None:  # installed with [dask]: compute on a real cluster
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_saturn.emulator", "--port", "0", "--token", "t", "--real-dask"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(120, emulator.kill)
-    watchdog.start()
-    try:
-        url = emulator.stdout.readline().strip().rsplit(" ", 1)[1]
-        with SaturnClient(url=url, api_token="t") as client:
-            project = client.create_project("package-check")
-            cluster = client.create_dask_cluster(project["id"], n_workers=1, nthreads=1)
-            client.start_dask_cluster(cluster["id"])
-            deadline = time.monotonic() + 90
-            while client.get_dask_cluster(cluster["id"])["status"] != "running":
-                check(time.monotonic() < deadline, "the emulator's real Dask cluster did not start")
-                time.sleep(0.2)
-            with client.get_dask_client(cluster["id"], timeout=30) as dask:
-                total = dask.submit(sum, [1, 2, 3]).result(timeout=30)
-        check(total == 6, f"the Dask cluster computed {total!r}")
-    finally:
-        emulator.terminate()
-        code = emulator.wait(timeout=60)
-        watchdog.cancel()
-    check(code == 0, f"the real-Dask emulator exited with {code} on SIGTERM")
+    with emulator_serving("--real-dask", seconds=120) as url, SaturnClient(url=url, api_token="t") as client:
+        project = client.create_project("package-check")
+        cluster = client.create_dask_cluster(project["id"], n_workers=1, nthreads=1)
+        client.start_dask_cluster(cluster["id"])
+        deadline = time.monotonic() + 90
+        while client.get_dask_cluster(cluster["id"])["status"] != "running":
+            check(time.monotonic() < deadline, "the emulator's real Dask cluster did not start")
+            time.sleep(0.2)
+        with client.get_dask_client(cluster["id"], timeout=30) as dask:
+            total = dask.submit(sum, [1, 2, 3]).result(timeout=30)
+    check(total == 6, f"the Dask cluster computed {total!r}")
     print(f"ok: [dask]: get_dask_client computed on the emulator's real Dask cluster over mutual TLS ({total})")
 """
 
