@@ -1,4 +1,4 @@
-"""What several scenarios do: name a run, watch the trigger table, read the triggerer's log, describe tries."""
+"""What several scenarios do: name a run, watch the trigger table, read task and triggerer logs, describe tries."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from e2e.airflow_env import HEARTBEAT_TIMEOUT
@@ -62,12 +63,22 @@ class TriggerLogRecord:
     record: dict[str, Any]
 
 
+def task_log_folder(deployment: Deployment, dag_id: str, run: str, task_id: str) -> Path:
+    """Where Airflow writes a task's logs: each try's (``attempt=N.log``) and its triggers' beside them."""
+    return deployment.settings.logs / f"dag_id={dag_id}" / f"run_id={run}" / f"task_id={task_id}"
+
+
+def task_log_text(deployment: Deployment, dag_id: str, run: str, task_id: str, attempt: int) -> str:
+    """The text of one try's task log; empty while there is none."""
+    path = task_log_folder(deployment, dag_id, run, task_id) / f"attempt={attempt}.log"
+    return path.read_text(errors="replace") if path.is_file() else ""
+
+
 def trigger_log(deployment: Deployment, dag_id: str, run: str, task_id: str) -> list[TriggerLogRecord]:
     """Every record the triggerers wrote for the task's tries, in time order: the triggerer writes a trigger's
     log next to the task's, named after its own job id (``attempt=1.log.trigger.<job id>.log``)."""
-    folder = deployment.settings.logs / f"dag_id={dag_id}" / f"run_id={run}" / f"task_id={task_id}"
     records: list[TriggerLogRecord] = []
-    for path in sorted(folder.glob("attempt=*.log.trigger.*.log")):
+    for path in sorted(task_log_folder(deployment, dag_id, run, task_id).glob("attempt=*.log.trigger.*.log")):
         job = int(path.name.rsplit(".", 2)[-2])
         for line in path.read_text(errors="replace").splitlines():
             try:

@@ -31,6 +31,7 @@ from e2e.scenarios.common import (
     requests_summary,
     run_id,
     stored,
+    task_log_text,
     wait_retry_elsewhere,
 )
 from e2e.waiting import wait_for
@@ -58,12 +59,8 @@ EXPECTED = dict(zip(ROUTES, (1, 1, 1, 2, 2, 1), strict=True))
 
 def log_events(deployment: Deployment, dag_id: str, run: str, task_id: str, attempt: int) -> list[str]:
     """The events (printed lines included) of one try's task log, in order; empty while there is none."""
-    folder = deployment.settings.logs / f"dag_id={dag_id}" / f"run_id={run}" / f"task_id={task_id}"
-    path = folder / f"attempt={attempt}.log"
-    if not path.is_file():
-        return []
     events = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in task_log_text(deployment, dag_id, run, task_id, attempt).splitlines():
         with contextlib.suppress(ValueError, AttributeError):
             events.append(str(json.loads(line).get("event", "")))
     return events

@@ -30,6 +30,7 @@ from e2e.scenarios.common import (
     requests_summary,
     run_id,
     stored,
+    task_log_folder,
     trigger_log,
     trigger_started_and_fired,
     watch_triggers,
@@ -247,9 +248,8 @@ def _check_triggers(deployment: Deployment, evidence: Evidence, triggers: list[T
 def _check_job_log(deployment: Deployment, evidence: Evidence, run: str) -> None:
     """run_job's job run wrote five lines; each reached Airflow once, in order: those written while the
     operator waited for its first poll in its task log, the rest in the trigger's log, from the triggerer."""
-    folder = deployment.settings.logs / f"dag_id={JOB_DAG}" / f"run_id={run}" / "task_id=run_job"
     task_lines = []
-    for path in sorted(folder.glob("attempt=*.log")):
+    for path in sorted(task_log_folder(deployment, JOB_DAG, run, "run_job").glob("attempt=*.log")):
         if ".trigger." in path.name:
             continue  # the triggerer's, read below
         for line in path.read_text(errors="replace").splitlines():

@@ -15,7 +15,7 @@ import time
 from e2e.deployment import Deployment
 from e2e.emulator import count
 from e2e.evidence import Evidence
-from e2e.scenarios.common import run_id, running_triggers, trigger_log
+from e2e.scenarios.common import run_id, running_triggers, task_log_text, trigger_log
 from e2e.waiting import wait_for
 
 KEY = "g"
@@ -82,7 +82,4 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
 
 def _task_log_count(deployment: Deployment, run: str, task_id: str, text: str) -> int:
     """How many lines of the task's first try's log hold ``text``."""
-    path = deployment.settings.logs / f"dag_id={DAG}" / f"run_id={run}" / f"task_id={task_id}" / "attempt=1.log"
-    if not path.exists():
-        return 0
-    return sum(text in line for line in path.read_text(errors="replace").splitlines())
+    return sum(text in line for line in task_log_text(deployment, DAG, run, task_id, 1).splitlines())

@@ -25,6 +25,7 @@ from e2e.scenarios.common import (
     requests_summary,
     run_id,
     stored,
+    task_log_text,
     wait_retry_elsewhere,
 )
 from e2e.waiting import wait_for
@@ -39,12 +40,6 @@ STARTED_LINE = f"slow_square started: 7 squared in {RUN_SECONDS}s"
 CREATE, START = "POST /api/jobs", "POST /api/jobs/{id}/start"
 ROUTES = [CREATE, START, "PATCH /api/jobs/{id}", "DELETE /api/jobs/{id}", "POST /api/jobs/{id}/stop"]
 REATTACHED = "Re-attaching to run"
-
-
-def task_log(deployment: Deployment, run: str, attempt: int) -> str:
-    """The text of one try's task log (empty if there is none)."""
-    path = deployment.settings.logs / f"dag_id={DAG}" / f"run_id={run}" / f"task_id={TASK}" / f"attempt={attempt}.log"
-    return path.read_text(errors="replace") if path.is_file() else ""
 
 
 def run(deployment: Deployment, evidence: Evidence) -> None:
@@ -88,7 +83,7 @@ def run(deployment: Deployment, evidence: Evidence) -> None:
         f"{lines.count(STARTED_LINE)} time(s) in its log",
     )
     followed = api.xcom(DAG, run, TASK, "run_name")
-    said = REATTACHED in task_log(deployment, run, 2)
+    said = REATTACHED in task_log_text(deployment, DAG, run, TASK, 2)
     evidence.check(
         bool(runs) and followed == runs[0]["run_name"] and said,
         f"try 2 followed run {followed} (the first try's), its log says {REATTACHED!r}: {said}",
