@@ -105,5 +105,13 @@ def security(key: str, certificate: str, authority: str) -> Any:
     return Security(tls_client_key=key, tls_client_cert=certificate, tls_ca_file=authority, require_encryption=True)
 
 
+def signed_client(api: Api, cluster_id: str, address: str, timeout: float = 10) -> Any:
+    """A ``distributed.Client`` on the cluster's scheduler at ``address``, with a certificate its ``/csr`` signed."""
+    import distributed
+
+    sec = security(*client_credentials(api, cluster_id))
+    return distributed.Client(address, security=sec, timeout=timeout, set_as_default=False)
+
+
 def working_directory(pid: int) -> str:
     return os.readlink(f"/proc/{pid}/cwd")

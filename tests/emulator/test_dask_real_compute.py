@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from airflow_provider_saturn.emulator import SaturnEmulator
-from tests.emulator.dask_support import Api, client_credentials, security
+from tests.emulator.dask_support import Api, client_credentials, security, signed_client
 from tests.emulator.processes import wait_for
 
 distributed = pytest.importorskip("distributed")
@@ -55,8 +55,7 @@ def test_a_client_with_a_certificate_from_csr_computes(cluster) -> None:
     import dask.bag
 
     api, cluster_id, info = cluster
-    key, certificate, authority = client_credentials(api, cluster_id)
-    with _client(info["scheduler_address"], security(key, certificate, authority)) as client:
+    with signed_client(api, cluster_id, info["scheduler_address"]) as client:
         assert client.submit(sum, [1, 2, 3]).result(timeout=30) == 6
         squares = dask.bag.from_sequence(range(100), npartitions=8).map(lambda x: x * x).sum()
         assert client.compute(squares).result(timeout=30) == sum(x * x for x in range(100))

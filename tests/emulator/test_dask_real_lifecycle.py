@@ -17,7 +17,7 @@ from saturn_api.models import DaskCluster
 from airflow_provider_saturn.emulator import SaturnEmulator
 from airflow_provider_saturn.emulator.__main__ import main as emulator_main
 from tests.conftest import TOKEN
-from tests.emulator.dask_support import Api, client_credentials, security, working_directory
+from tests.emulator.dask_support import Api, signed_client, working_directory
 from tests.emulator.processes import alive, wait_for
 
 distributed = pytest.importorskip("distributed")
@@ -61,9 +61,7 @@ def test_scale_changes_the_workers_the_scheduler_sees(emulator_dask) -> None:
     api = Api(emulator_dask.url)
     cluster_id = api.new_cluster(n_workers=1, nthreads=1)
     info = api.started(cluster_id)
-    key, certificate, authority = client_credentials(api, cluster_id)
-    sec = security(key, certificate, authority)
-    with distributed.Client(info["scheduler_address"], security=sec, timeout=10, set_as_default=False) as client:
+    with signed_client(api, cluster_id, info["scheduler_address"]) as client:
         assert len(client.scheduler_info()["workers"]) == 1
         assert api("POST", f"/api/dask_clusters/{cluster_id}/scale", json={"n": 3}).status_code == 204
         assert api("GET", f"/api/dask_clusters/{cluster_id}").json()["n_workers"] == 3

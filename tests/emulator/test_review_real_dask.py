@@ -16,7 +16,7 @@ import pytest
 
 from airflow_provider_saturn.emulator import SaturnEmulator
 from tests.conftest import TOKEN
-from tests.emulator.dask_support import Api, client_credentials, security, working_directory
+from tests.emulator.dask_support import Api, signed_client, working_directory
 from tests.emulator.processes import alive, wait_for
 
 distributed = pytest.importorskip("distributed")
@@ -34,12 +34,7 @@ def _gone(pids: list[int]) -> bool:
 
 def _computes(api: Api, cluster_id: str) -> bool:
     info = api("GET", f"/api/dask_clusters/{cluster_id}/info", params={"is_external": "true"}).json()
-    with distributed.Client(
-        info["scheduler_address"],
-        security=security(*client_credentials(api, cluster_id)),
-        timeout=15,
-        set_as_default=False,
-    ) as client:
+    with signed_client(api, cluster_id, info["scheduler_address"], timeout=15) as client:
         return bool(client.submit(lambda x: x + 1, 1).result(timeout=15) == 2)
 
 
@@ -148,12 +143,7 @@ def test_review_a_process_a_clients_task_left_behind_ends_with_the_cluster(emula
     api = Api(emulator_dask.url)
     cluster_id = api.new_cluster("review-detached", n_workers=1)
     info = api.started(cluster_id)
-    with distributed.Client(
-        info["scheduler_address"],
-        security=security(*client_credentials(api, cluster_id)),
-        timeout=15,
-        set_as_default=False,
-    ) as client:
+    with signed_client(api, cluster_id, info["scheduler_address"], timeout=15) as client:
         orphan = client.submit(_spawn_detached, 120, pure=False).result(timeout=15)
     assert alive(orphan)
     api("POST", f"/api/dask_clusters/{cluster_id}/stop")
